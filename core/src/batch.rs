@@ -1,0 +1,358 @@
+//! Batches: the open batch that events are appended to, and sealed batches with their
+//! request body (S1, S3, A5, D3).
+//!
+//! A sealed batch's body is built once, when it is sealed, and every send of it clones
+//! the same `Bytes` (S3). A batch keeps only its body and the end offset of each event
+//! in it, so a pending event costs its encoded size plus four bytes. This module
+//! decides nothing about when to seal or send; it only builds and cuts batches.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::owner::Owner;
+
+/// Events of one owner, joined by commas, with the end offset of each.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct EventRun {
+    joined: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl EventRun {
+    pub(crate) fn push(&mut self, event: &[u8]) {
+        if !self.ends.is_empty() {
+            self.joined.push(b',');
+        }
+        self.joined.extend_from_slice(event);
+        self.ends.push(offset(self.joined.len()));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn joined_len(&self) -> usize {
+        self.joined.len()
+    }
+
+    /// Removes the `count` oldest events.
+    pub(crate) fn drop_front(&mut self, count: usize) {
+        let count = count.min(self.len());
+        if count == self.len() {
+            *self = Self::default();
+            return;
+        }
+        let cut = self.ends[count - 1] as usize + 1;
+        self.joined.drain(..cut);
+        self.ends.drain(..count);
+        let shift = offset(cut);
+        for end in &mut self.ends {
+            *end -= shift;
+        }
+    }
+
+    fn from_events<'a>(events: impl Iterator<Item = &'a [u8]>) -> Self {
+        let mut run = Self::default();
+        for event in events {
+            run.push(event);
+        }
+        run
+    }
+
+    /// Rebuilds a run from persisted parts, refusing offsets that do not fit.
+    pub(crate) fn from_parts(joined: Vec<u8>, ends: Vec<u32>) -> Option<Self> {
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            let end = end as usize;
+            let separator_ok = i == 0 || joined.get(start.wrapping_sub(1)) == Some(&b',');
+            if end <= start || end > joined.len() || !separator_ok {
+                return None;
+            }
+            start = end + 1;
+        }
+        let complete = ends
+            .last()
+            .map_or(joined.is_empty(), |&e| e as usize == joined.len());
+        complete.then_some(Self { joined, ends })
+    }
+}
+
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn event_in<'a>(bytes: &'a [u8], first_start: u32, ends: &[u32], index: usize) -> &'a [u8] {
+    let start = if index == 0 {
+        first_start as usize
+    } else {
+        ends[index - 1] as usize + 1
+    };
+    &bytes[start..ends[index] as usize]
+}
+
+/// The batch still receiving the current owner's events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OpenBatch {
+    pub(crate) owner: Owner,
+    pub(crate) first_unix_ms: u64,
+    pub(crate) run: EventRun,
+}
+
+/// What every body of a client has in common: the parts of the envelope that do not
+/// depend on the batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Envelope {
+    pub(crate) install_id: String,
+    pub(crate) app_id: String,
+}
+
+/// Longest decimal `u64`: the batch number part of a batch id.
+const MAX_NUMBER_DIGITS: usize = 20;
+
+impl Envelope {
+    pub(crate) fn batch_id(&self, number: u64) -> String {
+        format!("{}-{number}", self.install_id)
+    }
+
+    fn prefix(&self, number: u64, owner: &Owner) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.prefix_len_bound(owner));
+        out.extend_from_slice(b"{\"batch_id\":\"");
+        out.extend_from_slice(self.batch_id(number).as_bytes());
+        out.extend_from_slice(b"\",\"app_id\":");
+        push_json_str(&mut out, &self.app_id);
+        out.extend_from_slice(b",\"user\":{\"type\":\"");
+        out.extend_from_slice(owner.wire_type().as_bytes());
+        out.extend_from_slice(b"\",\"id\":");
+        push_json_str(&mut out, owner.id());
+        out.extend_from_slice(b"},\"events\":[");
+        out
+    }
+
+    /// An upper bound on the envelope's length for `owner`, whatever the batch number;
+    /// used to seal a batch before its body would pass the byte limit.
+    pub(crate) fn overhead_bound(&self, owner: &Owner) -> usize {
+        self.prefix_len_bound(owner) + SUFFIX.len()
+    }
+
+    fn prefix_len_bound(&self, owner: &Owner) -> usize {
+        // Escaping grows a string at most six-fold (`\u00XX`), plus its quotes.
+        let json_str_bound = |s: &str| s.len() * 6 + 2;
+        64 + self.install_id.len()
+            + MAX_NUMBER_DIGITS
+            + json_str_bound(&self.app_id)
+            + json_str_bound(owner.id())
+    }
+
+    /// Seals `run` as batch `number` of `owner`.
+    pub(crate) fn seal(&self, number: u64, owner: Owner, run: &EventRun) -> Batch {
+        let mut body = self.prefix(number, &owner);
+        let events_start = offset(body.len());
+        body.reserve_exact(run.joined.len() + SUFFIX.len());
+        body.extend_from_slice(&run.joined);
+        body.extend_from_slice(SUFFIX);
+        let ends = run.ends.iter().map(|end| end + events_start).collect();
+        Batch {
+            number,
+            owner,
+            attempted: false,
+            body: Bytes::from(body),
+            events_start,
+            ends,
+        }
+    }
+}
+
+const SUFFIX: &[u8] = b"]}";
+
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing a &str into a Vec cannot fail: serde_json only errors on I/O or on
+    // non-string map keys, neither of which applies.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// A sealed batch: a stable number (its id is `{install_id}-{number}`), one owner, and
+/// the body every attempt sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub(crate) number: u64,
+    pub(crate) owner: Owner,
+    /// Whether a request for it was ever sent: from then on its id may be known to the
+    /// server, so it is never re-cut under the same id.
+    pub(crate) attempted: bool,
+    pub(crate) body: Bytes,
+    events_start: u32,
+    ends: Vec<u32>,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn events(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).map(|i| event_in(&self.body, self.events_start, &self.ends, i))
+    }
+
+    #[cfg(test)]
+    fn run(&self) -> EventRun {
+        EventRun::from_events(self.events())
+    }
+
+    /// Splits into two halves, the first taking the odd event (A5), as batches
+    /// `first` and `second`. Needs at least two events.
+    pub(crate) fn split(&self, envelope: &Envelope, first: u64, second: u64) -> [Self; 2] {
+        let head = self.len().div_ceil(2);
+        let head_run = EventRun::from_events(self.events().take(head));
+        let tail_run = EventRun::from_events(self.events().skip(head));
+        [
+            envelope.seal(first, self.owner.clone(), &head_run),
+            envelope.seal(second, self.owner.clone(), &tail_run),
+        ]
+    }
+
+    /// The same batch without its `count` oldest events (D3). Only for batches never
+    /// attempted, whose id nobody has seen.
+    pub(crate) fn without_front(&self, envelope: &Envelope, count: usize) -> Self {
+        let run = EventRun::from_events(self.events().skip(count));
+        envelope.seal(self.number, self.owner.clone(), &run)
+    }
+}
+
+/// How a sealed batch is persisted in a snapshot: its events, not its body, which is
+/// rebuilt on restore.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PersistedBatch {
+    pub(crate) number: u64,
+    pub(crate) owner: Owner,
+    pub(crate) attempted: bool,
+    pub(crate) joined: Bytes,
+    pub(crate) ends: Vec<u32>,
+}
+
+impl PersistedBatch {
+    pub(crate) fn from_batch(batch: &Batch) -> Self {
+        let joined_end = batch.body.len() - SUFFIX.len();
+        let start = batch.events_start;
+        Self {
+            number: batch.number,
+            owner: batch.owner.clone(),
+            attempted: batch.attempted,
+            joined: batch.body.slice(start as usize..joined_end),
+            ends: batch.ends.iter().map(|end| end - start).collect(),
+        }
+    }
+
+    pub(crate) fn into_batch(self, envelope: &Envelope) -> Option<Batch> {
+        let run = EventRun::from_parts(self.joined.to_vec(), self.ends)?;
+        if run.len() == 0 {
+            return None;
+        }
+        let mut batch = envelope.seal(self.number, self.owner, &run);
+        batch.attempted = self.attempted;
+        Some(batch)
+    }
+}
+
+/// How the open batch is persisted in a snapshot.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PersistedOpenBatch {
+    pub(crate) owner: Owner,
+    pub(crate) first_unix_ms: u64,
+    pub(crate) joined: Bytes,
+    pub(crate) ends: Vec<u32>,
+}
+
+impl PersistedOpenBatch {
+    pub(crate) fn from_open(open: &OpenBatch) -> Self {
+        Self {
+            owner: open.owner.clone(),
+            first_unix_ms: open.first_unix_ms,
+            joined: Bytes::copy_from_slice(&open.run.joined),
+            ends: open.run.ends.clone(),
+        }
+    }
+
+    pub(crate) fn into_open(self) -> Option<OpenBatch> {
+        let run = EventRun::from_parts(self.joined.to_vec(), self.ends)?;
+        (run.len() > 0).then_some(OpenBatch {
+            owner: self.owner,
+            first_unix_ms: self.first_unix_ms,
+            run,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope() -> Envelope {
+        Envelope {
+            install_id: "00ff".into(),
+            app_id: "app".into(),
+        }
+    }
+
+    fn run_of(events: &[&str]) -> EventRun {
+        EventRun::from_events(events.iter().map(|e| e.as_bytes()))
+    }
+
+    #[test]
+    fn s3_sealed_body_is_the_wire_json() {
+        let batch = envelope().seal(
+            3,
+            Owner::Identified("u\"1".into()),
+            &run_of(&["{\"a\":1}", "{}"]),
+        );
+        assert_eq!(
+            std::str::from_utf8(&batch.body).unwrap(),
+            r#"{"batch_id":"00ff-3","app_id":"app","user":{"type":"identified","id":"u\"1"},"events":[{"a":1},{}]}"#
+        );
+        let events: Vec<&[u8]> = batch.events().collect();
+        assert_eq!(events, vec![&b"{\"a\":1}"[..], &b"{}"[..]]);
+        assert!(
+            batch.body.len()
+                <= envelope().overhead_bound(&batch.owner)
+                    + run_of(&["{\"a\":1}", "{}"]).joined_len()
+        );
+    }
+
+    #[test]
+    fn a5_split_gives_the_odd_event_to_the_first_half() {
+        let batch = envelope().seal(1, Owner::Anonymous("x".into()), &run_of(&["{}", "[]", "1"]));
+        let [first, second] = batch.split(&envelope(), 5, 6);
+        assert_eq!(first.run(), run_of(&["{}", "[]"]));
+        assert_eq!(second.run(), run_of(&["1"]));
+        assert_eq!((first.number, second.number), (5, 6));
+    }
+
+    #[test]
+    fn d3_drop_front_keeps_the_newest() {
+        let mut run = run_of(&["a", "bb", "ccc"]);
+        run.drop_front(1);
+        assert_eq!(run, run_of(&["bb", "ccc"]));
+        run.drop_front(5);
+        assert_eq!(run, EventRun::default());
+        let batch = envelope().seal(9, Owner::Anonymous("x".into()), &run_of(&["a", "b"]));
+        assert_eq!(batch.without_front(&envelope(), 1).run(), run_of(&["b"]));
+    }
+
+    #[test]
+    fn persisted_parts_are_checked() {
+        assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 3]).is_some());
+        assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 2]).is_none());
+        assert!(EventRun::from_parts(b"ab".to_vec(), vec![1, 2]).is_none());
+        assert!(EventRun::from_parts(b"a,b".to_vec(), vec![3, 1]).is_none());
+        assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 9]).is_none());
+        assert!(EventRun::from_parts(Vec::new(), Vec::new()).is_some());
+        let batch = envelope().seal(
+            2,
+            Owner::Anonymous("x".into()),
+            &run_of(&["{}", "{\"k\":2}"]),
+        );
+        let restored = PersistedBatch::from_batch(&batch)
+            .into_batch(&envelope())
+            .unwrap();
+        assert_eq!(restored, batch);
+    }
+}

@@ -1,0 +1,480 @@
+//! Persist records and snapshots: what a driver writes so that a restart reproduces the
+//! state exactly (D2), and their versioned, checksummed encoding.
+//!
+//! Every durable change of the core is a [`Record`]; the core changes its durable state
+//! only by applying records, the same way live and on restore, so the two cannot
+//! disagree. A record costs what its change costs (tracking an event writes that
+//! event, never the queue). A [`Snapshot`] is the whole durable state at one record
+//! sequence number (lsn); restoring is "snapshot, then the records after it".
+//!
+//! Encoding (version 1), little-endian:
+//! - journal frame: `len: u32 | crc32(payload): u32 | payload`, payload =
+//!   `version: u8 | postcard(Record)`. A torn or damaged tail is detected by the length
+//!   or the checksum, and everything from the first bad frame on is reported, never
+//!   applied.
+//! - snapshot: `"ASNP" | version: u8 | lsn: u64 | crc32(payload): u32 | payload`,
+//!   payload = postcard of the state.
+//!
+//! New kinds of change are appended to the end of [`Change`] so that older records
+//! keep their encoding; anything else bumps the version.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::owner::Owner;
+use crate::token::Token;
+
+/// The encoding version written in every frame and snapshot.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Bytes before a journal frame's payload: length and checksum.
+pub const FRAME_HEADER_BYTES: usize = 8;
+
+const SNAPSHOT_MAGIC: &[u8; 4] = b"ASNP";
+const SNAPSHOT_HEADER_BYTES: usize = 4 + 1 + 8 + 4;
+
+/// Why data was dropped (D1). The wire names are those of SPEC.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The queue passed its bound; the oldest events went (D3).
+    Overflow,
+    /// The server refused the batch permanently (A6), with this status.
+    Rejected {
+        /// The HTTP status of the refusal.
+        status: u16,
+    },
+    /// A one-event batch was still too large for the server (A5).
+    TooLarge,
+    /// A logged-out user's data could no longer be authenticated (L2, L3).
+    LoggedOutAuthFailure,
+}
+
+impl DropReason {
+    /// The reason's name in SPEC.md (`overflow`, `rejected`, `too_large`,
+    /// `logged_out_auth_failure`).
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Overflow => "overflow",
+            Self::Rejected { .. } => "rejected",
+            Self::TooLarge => "too_large",
+            Self::LoggedOutAuthFailure => "logged_out_auth_failure",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rejected { status } => write!(f, "rejected ({status})"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// Listener notices whose "once" must survive a restart (S5, R1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum NoticeMark {
+    /// `TOKEN_NOT_AVAILABLE` was told for this identifier's current episode.
+    NoToken,
+    /// `TOKEN_EXPIRING` was told for this identifier's current token.
+    Expiring,
+}
+
+/// One durable change. Applied by [`crate::state::DurableState::apply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Change {
+    /// A new install: its app id and seed.
+    Genesis { app_id: String, seed: u64 },
+    /// An event joins the current owner's open batch.
+    EventAdded { unix_ms: u64, event: Bytes },
+    /// The open batch is sealed under the next batch number.
+    Sealed,
+    /// A request for this batch was sent for the first time.
+    Attempted { batch: u64 },
+    /// The server acknowledged this batch.
+    Acked { batch: u64 },
+    /// This batch is dropped.
+    Dropped { batch: u64, reason: DropReason },
+    /// The oldest `events` of a batch (`None`: the open batch) are dropped (D3).
+    Trimmed { batch: Option<u64>, events: u32 },
+    /// This batch is split into two halves with the next two batch numbers (A5).
+    Split { batch: u64 },
+    /// All of this logged-out user's data is deleted (L2, L3).
+    Purged {
+        identifier: String,
+        keep: Option<u64>,
+    },
+    /// The current user becomes this identified user.
+    Identified { identifier: String },
+    /// The identified current user logs out; a new anonymous user begins.
+    LoggedOut,
+    /// A token for this identifier.
+    TokenPassed { identifier: String, token: Token },
+    /// This token of this identifier was rejected by the server.
+    TokenRejected { identifier: String, token: Token },
+    /// One more consecutive authentication failure.
+    AuthFailureCounted,
+    /// This owner's batches wait for the next session start.
+    WaitingForSession { owner: Owner },
+    /// A session starts.
+    SessionStarted,
+    /// A transient failure: the failure streak and the wall-clock retry deadline.
+    BackoffSet { streak: u32, until_unix_ms: u64 },
+    /// A once-only notice was told.
+    Noticed {
+        identifier: String,
+        mark: NoticeMark,
+    },
+}
+
+/// A durable change for the driver to append to its journal, in order, before it acts
+/// on any later action (a send must never reach the network before the records
+/// that precede it are written).
+///
+/// Records are opaque: write them with [`Record::encode`] and give them back to
+/// [`crate::Client::restore`]. `Debug` never shows a token whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    lsn: u64,
+    change: Change,
+}
+
+impl Record {
+    pub(crate) const fn new(lsn: u64, change: Change) -> Self {
+        Self { lsn, change }
+    }
+
+    /// This record's sequence number: 1 for the install's first record, then +1.
+    #[must_use]
+    pub const fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    pub(crate) const fn change(&self) -> &Change {
+        &self.change
+    }
+
+    /// Appends this record as one journal frame to `out`.
+    ///
+    /// ```
+    /// use authsync_core::{Client, Config, Now, JournalReader, Action};
+    /// let mut client = Client::new(Config::new("app", "http://127.0.0.1:9"), Now::new(0, 0)).unwrap();
+    /// let mut journal = Vec::new();
+    /// while let Some(action) = client.poll_action() {
+    ///     if let Action::Persist(record) = action {
+    ///         record.encode(&mut journal);
+    ///     }
+    /// }
+    /// let records: Vec<_> = JournalReader::new(&journal).collect::<Result<_, _>>().unwrap();
+    /// assert_eq!(records.len(), 1);
+    /// ```
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+        out.push(FORMAT_VERSION);
+        if postcard::to_extend(self, Sink(out)).is_err() {
+            // A Vec sink has no failure mode for these types; should serializing ever
+            // fail, the frame is left out whole rather than written torn.
+            out.truncate(start);
+            return;
+        }
+        let payload = &out[start + FRAME_HEADER_BYTES..];
+        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+        let crc = crc32fast::hash(payload);
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+/// Lets postcard append to a borrowed buffer, so a frame is encoded in place.
+struct Sink<'a>(&'a mut Vec<u8>);
+
+impl Extend<u8> for Sink<'_> {
+    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+/// Where and why a journal stops being readable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "journal unreadable at byte {offset}: {kind} ({remaining} bytes from there on are ignored)"
+)]
+pub struct JournalDamage {
+    /// Offset of the first frame that could not be read; the valid prefix's length.
+    pub offset: usize,
+    /// Bytes from `offset` to the end, which a driver should truncate.
+    pub remaining: usize,
+    /// What is wrong with that frame.
+    pub kind: DamageKind,
+}
+
+/// What is wrong with a damaged journal frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DamageKind {
+    /// The frame is cut short: a write that a crash interrupted.
+    Truncated,
+    /// The checksum does not match.
+    Checksum,
+    /// The version byte is not one this build reads.
+    UnknownVersion(u8),
+    /// The checksum matches but the payload does not decode.
+    Undecodable,
+}
+
+impl fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("truncated frame"),
+            Self::Checksum => f.write_str("checksum mismatch"),
+            Self::UnknownVersion(v) => write!(f, "unknown format version {v}"),
+            Self::Undecodable => f.write_str("undecodable record"),
+        }
+    }
+}
+
+/// Reads journal frames in order; yields each record, then at most one
+/// [`JournalDamage`] for a torn or damaged tail, then nothing.
+///
+/// ```
+/// use authsync_core::{JournalReader, DamageKind};
+/// let mut reader = JournalReader::new(&[1, 0, 0]);
+/// let damage = reader.next().unwrap().unwrap_err();
+/// assert_eq!((damage.offset, damage.kind), (0, DamageKind::Truncated));
+/// assert!(reader.next().is_none());
+/// ```
+#[derive(Debug)]
+pub struct JournalReader<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    done: bool,
+}
+
+impl<'a> JournalReader<'a> {
+    /// A reader over a whole journal file's bytes.
+    #[must_use]
+    pub const fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            offset: 0,
+            done: false,
+        }
+    }
+
+    /// Length of the prefix read so far without damage.
+    #[must_use]
+    pub const fn valid_len(&self) -> usize {
+        self.offset
+    }
+
+    fn damage(&mut self, kind: DamageKind) -> Option<Result<Record, JournalDamage>> {
+        self.done = true;
+        Some(Err(JournalDamage {
+            offset: self.offset,
+            remaining: self.bytes.len() - self.offset,
+            kind,
+        }))
+    }
+}
+
+impl Iterator for JournalReader<'_> {
+    type Item = Result<Record, JournalDamage>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done || self.offset == self.bytes.len() {
+            return None;
+        }
+        let rest = &self.bytes[self.offset..];
+        let Some((header, after)) = rest.split_at_checked(FRAME_HEADER_BYTES) else {
+            return self.damage(DamageKind::Truncated);
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let Some(payload) = after.get(..len) else {
+            return self.damage(DamageKind::Truncated);
+        };
+        if crc32fast::hash(payload) != crc {
+            return self.damage(DamageKind::Checksum);
+        }
+        let Some((&version, body)) = payload.split_first() else {
+            return self.damage(DamageKind::Undecodable);
+        };
+        if version != FORMAT_VERSION {
+            return self.damage(DamageKind::UnknownVersion(version));
+        }
+        match postcard::from_bytes::<Record>(body) {
+            Ok(record) => {
+                self.offset += FRAME_HEADER_BYTES + len;
+                Some(Ok(record))
+            }
+            Err(_) => self.damage(DamageKind::Undecodable),
+        }
+    }
+}
+
+/// The whole durable state at one record sequence number, encoded.
+///
+/// Produce one with [`crate::Client::snapshot`] at any time, write it atomically, and
+/// give it to [`crate::Client::restore`] with the journal records written after it
+/// (records at or before its [`Snapshot::lsn`] are skipped, so a crash between
+/// writing a snapshot and trimming the journal is harmless).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    lsn: u64,
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("lsn", &self.lsn)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn encode<T: Serialize>(lsn: u64, state: &T) -> Self {
+        let mut bytes = Vec::with_capacity(SNAPSHOT_HEADER_BYTES + 256);
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.push(FORMAT_VERSION);
+        bytes.extend_from_slice(&lsn.to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        // As in `Record::encode`, a Vec sink cannot fail for these types; an empty
+        // payload would be refused by `from_bytes` rather than misread.
+        if postcard::to_extend(state, Sink(&mut bytes)).is_err() {
+            bytes.truncate(SNAPSHOT_HEADER_BYTES);
+        }
+        let crc = crc32fast::hash(&bytes[SNAPSHOT_HEADER_BYTES..]);
+        bytes[13..17].copy_from_slice(&crc.to_le_bytes());
+        Self { lsn, bytes }
+    }
+
+    /// Reads a snapshot file's bytes, checking magic, version and checksum.
+    ///
+    /// # Errors
+    /// A description of what is wrong, as [`crate::RestoreError::Snapshot`].
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, crate::RestoreError> {
+        let bad = |why: &str| crate::RestoreError::Snapshot(why.to_owned());
+        if bytes.len() < SNAPSHOT_HEADER_BYTES || &bytes[..4] != SNAPSHOT_MAGIC {
+            return Err(bad("not a snapshot"));
+        }
+        if bytes[4] != FORMAT_VERSION {
+            return Err(bad("unknown format version"));
+        }
+        let mut lsn = [0; 8];
+        lsn.copy_from_slice(&bytes[5..13]);
+        let mut crc = [0; 4];
+        crc.copy_from_slice(&bytes[13..17]);
+        if crc32fast::hash(&bytes[SNAPSHOT_HEADER_BYTES..]) != u32::from_le_bytes(crc) {
+            return Err(bad("checksum mismatch"));
+        }
+        Ok(Self {
+            lsn: u64::from_le_bytes(lsn),
+            bytes,
+        })
+    }
+
+    /// The sequence number of the last record this snapshot includes.
+    #[must_use]
+    pub const fn lsn(&self) -> u64 {
+        self.lsn
+    }
+
+    /// The encoded snapshot, to write to a file.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn decode<T: for<'de> Deserialize<'de>>(&self) -> Result<T, crate::RestoreError> {
+        postcard::from_bytes(&self.bytes[SNAPSHOT_HEADER_BYTES..])
+            .map_err(|_| crate::RestoreError::Snapshot("undecodable state".to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Record> {
+        vec![
+            Record::new(
+                1,
+                Change::Genesis {
+                    app_id: "a".into(),
+                    seed: 9,
+                },
+            ),
+            Record::new(
+                2,
+                Change::EventAdded {
+                    unix_ms: 5,
+                    event: Bytes::from_static(b"{}"),
+                },
+            ),
+            Record::new(3, Change::Sealed),
+        ]
+    }
+
+    #[test]
+    fn d2_frames_round_trip() {
+        let mut journal = Vec::new();
+        for record in sample() {
+            record.encode(&mut journal);
+        }
+        let read: Vec<Record> = JournalReader::new(&journal)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, sample());
+    }
+
+    #[test]
+    fn d2_torn_tail_is_reported_at_every_cut() {
+        let mut journal = Vec::new();
+        let mut boundaries = vec![0];
+        for record in sample() {
+            record.encode(&mut journal);
+            boundaries.push(journal.len());
+        }
+        for cut in 0..journal.len() {
+            let mut reader = JournalReader::new(&journal[..cut]);
+            let good = reader.by_ref().take_while(Result::is_ok).count();
+            let valid = boundaries[good];
+            assert!(valid <= cut);
+            assert_eq!(reader.valid_len(), valid, "cut at {cut}");
+            assert_eq!(boundaries.contains(&cut), valid == cut);
+        }
+    }
+
+    #[test]
+    fn d2_flipped_bit_is_a_checksum_error() {
+        let mut journal = Vec::new();
+        sample()[1].encode(&mut journal);
+        let last = journal.len() - 1;
+        journal[last] ^= 1;
+        let damage = JournalReader::new(&journal).next().unwrap().unwrap_err();
+        assert_eq!(damage.kind, DamageKind::Checksum);
+        assert_eq!(damage.remaining, journal.len());
+    }
+
+    #[test]
+    fn snapshot_header_is_checked() {
+        let snapshot = Snapshot::encode(7, &("state", 1u8));
+        let restored = Snapshot::from_bytes(snapshot.as_bytes().to_vec()).unwrap();
+        assert_eq!(restored.lsn(), 7);
+        assert_eq!(
+            restored.decode::<(String, u8)>().unwrap(),
+            ("state".into(), 1)
+        );
+        let mut damaged = snapshot.as_bytes().to_vec();
+        *damaged.last_mut().unwrap() ^= 1;
+        assert!(Snapshot::from_bytes(damaged).is_err());
+        assert!(Snapshot::from_bytes(b"nope".to_vec()).is_err());
+    }
+}

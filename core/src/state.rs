@@ -1,0 +1,430 @@
+//! The durable state and the one function that changes it, [`DurableState::apply`].
+//!
+//! Everything SPEC.md D2 says must survive a restart lives here and nowhere else:
+//! pending data, the install and anonymous ids (through the seed and counters), tokens
+//! and their rejected marks, the failure counter (a lockout is the counter at its
+//! maximum), backoff, once-only notice marks, and the running totals. The client
+//! decides which records to commit; this module only applies them, the same way live
+//! and on restore. It holds no timers and no in-flight request: those are runtime.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{Envelope, EventRun, OpenBatch, PersistedBatch, PersistedOpenBatch};
+use crate::owner::Owner;
+use crate::queue::Queue;
+use crate::record::{Change, NoticeMark, Record, Snapshot};
+use crate::seeded;
+use crate::token::Token;
+
+/// Running totals of an install, across restarts (D1).
+///
+/// `pending` is what is neither acknowledged nor dropped: `tracked = acked + dropped +
+/// pending` always holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Events accepted by `track`.
+    pub tracked: u64,
+    /// Events in batches the server acknowledged.
+    pub acked: u64,
+    /// Events dropped, with a drop action saying why.
+    pub dropped: u64,
+}
+
+impl Totals {
+    /// Events neither acknowledged nor dropped.
+    #[must_use]
+    pub const fn pending(&self) -> u64 {
+        self.tracked
+            .saturating_sub(self.acked)
+            .saturating_sub(self.dropped)
+    }
+}
+
+/// What the core knows of one identifier's tokens (T2, A2, R1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TokenState {
+    /// The newest token passed for this identifier.
+    pub(crate) current: Token,
+    /// The last token the server rejected for it (A2).
+    pub(crate) rejected: Option<Token>,
+    /// Whether `TOKEN_EXPIRING` was told for `current` (R1).
+    pub(crate) expiry_told: bool,
+    /// `current`'s `exp` in Unix seconds, read without verifying; derived, not stored.
+    #[serde(skip)]
+    pub(crate) expiry: Option<u64>,
+}
+
+impl TokenState {
+    fn new(current: Token) -> Self {
+        let expiry = current.unverified_expiry();
+        Self {
+            current,
+            rejected: None,
+            expiry_told: false,
+            expiry,
+        }
+    }
+
+    /// A token the server has not rejected (A2: a different token unblocks).
+    pub(crate) fn usable(&self) -> Option<&Token> {
+        (self.rejected.as_ref() != Some(&self.current)).then_some(&self.current)
+    }
+}
+
+/// Transient-failure backoff (A4): the streak sets the ceiling, `draws` numbers the
+/// jitter values already used, the deadline is in wall-clock terms so it survives a
+/// restart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Backoff {
+    pub(crate) streak: u32,
+    pub(crate) until_unix_ms: u64,
+    pub(crate) draws: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DurableState {
+    pub(crate) lsn: u64,
+    pub(crate) seed: u64,
+    pub(crate) envelope: Envelope,
+    pub(crate) next_seq: u64,
+    pub(crate) next_batch: u64,
+    pub(crate) anonymous_generation: u64,
+    pub(crate) current: Owner,
+    pub(crate) tokens: BTreeMap<String, TokenState>,
+    /// Identified users who logged out and still have pending data (L1, L2).
+    pub(crate) logged_out: BTreeSet<String>,
+    /// Owners whose batches wait for the next session start (A2 without a token).
+    pub(crate) waiting_for_session: BTreeSet<Owner>,
+    /// Identifiers told `TOKEN_NOT_AVAILABLE` in their current episode (S5).
+    pub(crate) told_no_token: BTreeSet<String>,
+    pub(crate) auth_failures: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) totals: Totals,
+    pub(crate) queue: Queue,
+    pub(crate) open: Option<OpenBatch>,
+}
+
+/// Why a record does not apply; on restore it becomes
+/// [`crate::RestoreError::Inconsistent`].
+pub(crate) type ApplyError = &'static str;
+
+impl DurableState {
+    pub(crate) fn genesis(app_id: String, seed: u64) -> Self {
+        Self {
+            lsn: 1,
+            seed,
+            envelope: Envelope {
+                install_id: seeded::install_id(seed),
+                app_id,
+            },
+            next_seq: 1,
+            next_batch: 1,
+            anonymous_generation: 0,
+            current: Owner::Anonymous(seeded::anonymous_id(seed, 0)),
+            tokens: BTreeMap::new(),
+            logged_out: BTreeSet::new(),
+            waiting_for_session: BTreeSet::new(),
+            told_no_token: BTreeSet::new(),
+            auth_failures: 0,
+            backoff: Backoff::default(),
+            totals: Totals::default(),
+            queue: Queue::default(),
+            open: None,
+        }
+    }
+
+    /// Whether `owner` has any pending event, sealed or open.
+    pub(crate) fn has_pending(&self, owner: &Owner) -> bool {
+        self.queue.has_owner(owner) || self.open.as_ref().is_some_and(|o| &o.owner == owner)
+    }
+
+    pub(crate) fn pending_events(&self) -> u64 {
+        self.queue.events() + self.open.as_ref().map_or(0, |o| o.run.len() as u64)
+    }
+
+    /// Applies `record`, which must be the next in sequence.
+    pub(crate) fn apply(&mut self, record: &Record) -> Result<(), ApplyError> {
+        if record.lsn() != self.lsn + 1 {
+            return Err("out of sequence");
+        }
+        self.apply_change(record.change())?;
+        self.lsn = record.lsn();
+        Ok(())
+    }
+
+    fn apply_change(&mut self, change: &Change) -> Result<(), ApplyError> {
+        match change {
+            Change::Genesis { .. } => return Err("install record after the start"),
+            Change::EventAdded { unix_ms, event } => {
+                let owner = &self.current;
+                let open = self.open.get_or_insert_with(|| OpenBatch {
+                    owner: owner.clone(),
+                    first_unix_ms: *unix_ms,
+                    run: EventRun::default(),
+                });
+                open.run.push(event);
+                self.next_seq += 1;
+                self.totals.tracked += 1;
+            }
+            Change::Sealed => {
+                let open = self.open.take().ok_or("no open batch to seal")?;
+                let batch = self.envelope.seal(self.next_batch, open.owner, &open.run);
+                self.next_batch += 1;
+                self.queue.push(batch);
+            }
+            Change::Attempted { batch } => {
+                if !self.queue.mark_attempted(*batch) {
+                    return Err("attempt of an unknown batch");
+                }
+            }
+            Change::Acked { batch } => {
+                let batch = self.queue.remove(*batch).ok_or("ack of an unknown batch")?;
+                self.totals.acked += batch.len() as u64;
+                self.auth_failures = 0;
+                self.backoff.streak = 0;
+                self.backoff.until_unix_ms = 0;
+                self.forget_if_done(&batch.owner);
+            }
+            Change::Dropped { batch, .. } => {
+                let batch = self
+                    .queue
+                    .remove(*batch)
+                    .ok_or("drop of an unknown batch")?;
+                self.totals.dropped += batch.len() as u64;
+                self.forget_if_done(&batch.owner);
+            }
+            Change::Trimmed { batch, events } => self.trim(*batch, *events as usize)?,
+            Change::Split { batch } => {
+                let old = self.queue.get(*batch).ok_or("split of an unknown batch")?;
+                if old.len() < 2 {
+                    return Err("split of a one-event batch");
+                }
+                let halves = old.split(&self.envelope, self.next_batch, self.next_batch + 1);
+                self.next_batch += 2;
+                self.queue.replace(*batch, halves.into());
+            }
+            Change::Purged { identifier, keep } => {
+                let owner = Owner::Identified(identifier.clone());
+                self.totals.dropped += self.queue.remove_owner(&owner, *keep);
+                self.forget_if_done(&owner);
+            }
+            Change::Identified { identifier } => {
+                self.logged_out.remove(identifier);
+                self.current = Owner::Identified(identifier.clone());
+            }
+            Change::LoggedOut => {
+                let Owner::Identified(identifier) = self.current.clone() else {
+                    return Err("logout while anonymous");
+                };
+                self.anonymous_generation += 1;
+                self.current =
+                    Owner::Anonymous(seeded::anonymous_id(self.seed, self.anonymous_generation));
+                self.logged_out.insert(identifier.clone());
+                self.forget_if_done(&Owner::Identified(identifier));
+            }
+            Change::TokenPassed { identifier, token } => {
+                let state = TokenState::new(token.clone());
+                match self.tokens.get_mut(identifier) {
+                    Some(existing) => {
+                        let rejected = existing.rejected.take();
+                        *existing = TokenState { rejected, ..state };
+                    }
+                    None => {
+                        self.tokens.insert(identifier.clone(), state);
+                    }
+                }
+                self.told_no_token.remove(identifier);
+            }
+            Change::TokenRejected { identifier, token } => {
+                let state = self
+                    .tokens
+                    .get_mut(identifier)
+                    .ok_or("rejection of an unknown token")?;
+                state.rejected = Some(token.clone());
+            }
+            Change::AuthFailureCounted => self.auth_failures = self.auth_failures.saturating_add(1),
+            Change::WaitingForSession { owner } => {
+                self.waiting_for_session.insert(owner.clone());
+            }
+            Change::SessionStarted => {
+                self.auth_failures = 0;
+                self.waiting_for_session.clear();
+            }
+            Change::BackoffSet {
+                streak,
+                until_unix_ms,
+            } => {
+                self.backoff = Backoff {
+                    streak: *streak,
+                    until_unix_ms: *until_unix_ms,
+                    draws: self.backoff.draws + 1,
+                };
+            }
+            Change::Noticed { identifier, mark } => match mark {
+                NoticeMark::NoToken => {
+                    self.told_no_token.insert(identifier.clone());
+                }
+                NoticeMark::Expiring => {
+                    let state = self
+                        .tokens
+                        .get_mut(identifier)
+                        .ok_or("notice for an unknown token")?;
+                    state.expiry_told = true;
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self, batch: Option<u64>, events: usize) -> Result<(), ApplyError> {
+        let owner = match batch {
+            None => {
+                let open = self.open.as_mut().ok_or("trim of a missing open batch")?;
+                if events == 0 || events > open.run.len() {
+                    return Err("trim beyond the open batch");
+                }
+                open.run.drop_front(events);
+                let owner = open.owner.clone();
+                if open.run.len() == 0 {
+                    self.open = None;
+                }
+                owner
+            }
+            Some(number) => {
+                let old = self.queue.get(number).ok_or("trim of an unknown batch")?;
+                if events == 0 || events > old.len() || old.attempted {
+                    return Err("trim of an attempted batch or beyond its size");
+                }
+                let owner = old.owner.clone();
+                if events == old.len() {
+                    self.queue.remove(number);
+                } else {
+                    let trimmed = old.without_front(&self.envelope, events);
+                    self.queue.replace(number, vec![trimmed]);
+                }
+                owner
+            }
+        };
+        self.totals.dropped += events as u64;
+        self.forget_if_done(&owner);
+        Ok(())
+    }
+
+    /// A logged-out user's token is kept only to send their remaining data (L1); once
+    /// it is gone, so are the token and the marks.
+    fn forget_if_done(&mut self, owner: &Owner) {
+        let Owner::Identified(identifier) = owner else {
+            return;
+        };
+        if self.logged_out.contains(identifier) && !self.has_pending(owner) {
+            self.logged_out.remove(identifier);
+            self.tokens.remove(identifier);
+            self.told_no_token.remove(identifier);
+            self.waiting_for_session.remove(owner);
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot::encode(self.lsn, &PersistedState::from_state(self))
+    }
+
+    pub(crate) fn from_snapshot(snapshot: &Snapshot) -> Result<Self, crate::RestoreError> {
+        let persisted: PersistedState = snapshot.decode()?;
+        let state = persisted.into_state()?;
+        if state.lsn != snapshot.lsn() {
+            return Err(crate::RestoreError::Snapshot(
+                "sequence number mismatch".into(),
+            ));
+        }
+        Ok(state)
+    }
+}
+
+/// The snapshot's shape: the durable state with batches as their events.
+#[derive(Serialize, Deserialize)]
+struct PersistedState {
+    lsn: u64,
+    seed: u64,
+    app_id: String,
+    next_seq: u64,
+    next_batch: u64,
+    anonymous_generation: u64,
+    current: Owner,
+    tokens: Vec<(String, TokenState)>,
+    logged_out: Vec<String>,
+    waiting_for_session: Vec<Owner>,
+    told_no_token: Vec<String>,
+    auth_failures: u32,
+    backoff: Backoff,
+    totals: Totals,
+    batches: Vec<PersistedBatch>,
+    open: Option<PersistedOpenBatch>,
+}
+
+impl PersistedState {
+    fn from_state(state: &DurableState) -> Self {
+        Self {
+            lsn: state.lsn,
+            seed: state.seed,
+            app_id: state.envelope.app_id.clone(),
+            next_seq: state.next_seq,
+            next_batch: state.next_batch,
+            anonymous_generation: state.anonymous_generation,
+            current: state.current.clone(),
+            tokens: state
+                .tokens
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            logged_out: state.logged_out.iter().cloned().collect(),
+            waiting_for_session: state.waiting_for_session.iter().cloned().collect(),
+            told_no_token: state.told_no_token.iter().cloned().collect(),
+            auth_failures: state.auth_failures,
+            backoff: state.backoff,
+            totals: state.totals,
+            batches: state.queue.iter().map(PersistedBatch::from_batch).collect(),
+            open: state.open.as_ref().map(PersistedOpenBatch::from_open),
+        }
+    }
+
+    fn into_state(self) -> Result<DurableState, crate::RestoreError> {
+        let bad = |why: &str| crate::RestoreError::Snapshot(why.to_owned());
+        let mut state = DurableState::genesis(self.app_id, self.seed);
+        state.lsn = self.lsn;
+        state.next_seq = self.next_seq;
+        state.next_batch = self.next_batch;
+        state.anonymous_generation = self.anonymous_generation;
+        state.current = self.current;
+        state.tokens = self
+            .tokens
+            .into_iter()
+            .map(|(identifier, mut token)| {
+                token.expiry = token.current.unverified_expiry();
+                (identifier, token)
+            })
+            .collect();
+        state.logged_out = self.logged_out.into_iter().collect();
+        state.waiting_for_session = self.waiting_for_session.into_iter().collect();
+        state.told_no_token = self.told_no_token.into_iter().collect();
+        state.auth_failures = self.auth_failures;
+        state.backoff = self.backoff;
+        state.totals = self.totals;
+        for batch in self.batches {
+            let batch = batch
+                .into_batch(&state.envelope)
+                .ok_or_else(|| bad("damaged batch"))?;
+            state.queue.push(batch);
+        }
+        state.open = match self.open {
+            Some(open) => Some(open.into_open().ok_or_else(|| bad("damaged open batch"))?),
+            None => None,
+        };
+        let counted = state.totals.acked + state.totals.dropped + state.pending_events();
+        if counted != state.totals.tracked {
+            return Err(bad("totals do not add up"));
+        }
+        Ok(state)
+    }
+}

@@ -1,0 +1,401 @@
+//! D1, D2, D3, DT1, DT2, R1, and time going backwards.
+
+use authsync_core::{Action, Client, JournalReader, Now, Record, RestoreError, WakeReason};
+use serde_json::json;
+
+use crate::support::*;
+
+/// A session that goes through most rules: tokens, a rejection, a backoff, a split,
+/// a logout and a lockout.
+fn eventful(h: &mut Harness) {
+    let token = good_token("alice", 1);
+    h.track_n(3);
+    h.identify("alice");
+    h.pass_token(&token, "alice");
+    h.track_n(4);
+    h.flush();
+    h.respond(503, &[("retry-after", "2")], "");
+    h.advance(2_000);
+    h.respond(413, &[], "");
+    h.unauthorized("INVALID_SIGNATURE");
+    h.track_n(2);
+    h.pass_token(&good_token("alice", 2), "alice");
+    h.ok();
+    h.ok();
+    h.respond(400, &[], "");
+}
+
+#[test]
+fn d1_every_event_is_acked_dropped_or_pending_and_drops_are_reported() {
+    let mut h = Harness::new(
+        jwt_config()
+            .with_batch_limits(2, 128 * 1024)
+            .with_max_pending_events(6),
+    );
+    let mut reported_drops = 0;
+    let mut acked = 0;
+    let mut check = |seen: Vec<Seen>, h: &Harness| {
+        for s in seen {
+            match s {
+                Seen::Dropped { events, .. } => reported_drops += events,
+                Seen::Acked { events, .. } => acked += events as u64,
+                _ => {}
+            }
+        }
+        let totals = h.client.totals();
+        assert_eq!(
+            totals.tracked,
+            totals.acked + totals.dropped + totals.pending()
+        );
+        assert_eq!(
+            totals.dropped, reported_drops,
+            "every drop has a drop action"
+        );
+        assert_eq!(totals.acked, acked, "every ack has an ack action, once");
+    };
+    let seen = h.track_n(9);
+    check(seen, &h);
+    let seen = h.ok();
+    check(seen, &h);
+    h.identify("alice");
+    let seen = h.track_n(3);
+    check(seen, &h);
+    let seen = h.logout();
+    check(seen, &h);
+    let seen = h.respond(413, &[], "");
+    check(seen, &h);
+    let seen = h.respond(422, &[], "");
+    check(seen, &h);
+    assert!(reported_drops > 0 && acked > 0);
+}
+
+#[test]
+fn d2_restore_from_the_journal_reproduces_the_state_exactly() {
+    let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+    eventful(&mut h);
+    let restored = h.restored();
+    assert_eq!(
+        restored.snapshot().as_bytes(),
+        h.client.snapshot().as_bytes()
+    );
+    assert_eq!(restored.totals(), h.client.totals());
+    assert_eq!(restored.current_user(), h.client.current_user());
+    assert_eq!(restored.auth_failures(), h.client.auth_failures());
+}
+
+#[test]
+fn d2_snapshot_plus_later_records_reproduces_the_state_and_skips_what_it_includes() {
+    let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+    h.track_n(3);
+    let snapshot = h.client.snapshot();
+    let snapshot = authsync_core::Snapshot::from_bytes(snapshot.as_bytes().to_vec()).unwrap();
+    eventful(&mut h);
+    // Records the snapshot already holds are given again, as after a crash between
+    // writing a snapshot and trimming the journal.
+    let restored =
+        Client::restore(h.config.clone(), h.now, Some(&snapshot), h.journal.clone()).unwrap();
+    assert_eq!(
+        restored.snapshot().as_bytes(),
+        h.client.snapshot().as_bytes()
+    );
+}
+
+#[test]
+fn d2_tokens_rejected_marks_counter_lockout_backoff_and_ids_survive_a_restart() {
+    let mut h = Harness::new(jwt_config().with_max_auth_failures(2));
+    let first = good_token("alice", 1);
+    h.identify("alice");
+    h.pass_token(&first, "alice");
+    h.track("e");
+    h.flush();
+    h.unauthorized("UNKNOWN");
+    // The rejected mark survives: passing the rejected token again sends nothing.
+    let mut restored = h.restored();
+    assert_eq!(
+        restored.handle_authentication_details(h.now, &first, "alice"),
+        Ok(authsync_core::Outcome::Ignored(
+            authsync_core::IgnoredBecause::RejectedToken
+        ))
+    );
+    let second = good_token("alice", 2);
+    h.pass_token(&second, "alice");
+    h.unauthorized("UNKNOWN");
+    let restored = h.restored();
+    assert!(restored.is_locked_out());
+    assert_eq!(restored.install_id(), h.client.install_id());
+
+    // A backoff deadline survives in wall-clock terms.
+    let mut h = Harness::new(config());
+    h.track("e");
+    h.flush();
+    h.respond(503, &[("retry-after", "120")], "");
+    h.now = Now::new(h.now.mono_ms + 20_000, h.now.unix_ms + 20_000);
+    let later = Now::new(5, h.now.unix_ms);
+    let mut restored = Client::restore(h.config.clone(), later, None, h.journal.clone()).unwrap();
+    let wakeup = restored.poll_timeout().unwrap();
+    assert_eq!(
+        (wakeup.at_mono_ms, wakeup.reason),
+        (5 + 100_000, WakeReason::Backoff)
+    );
+    while restored.poll_action().is_some() {}
+    restored.handle_timeout(Now::new(5 + 99_999, later.unix_ms + 99_999));
+    assert!(std::iter::from_fn(|| restored.poll_action()).all(|a| !matches!(a, Action::Send(_))));
+    restored.handle_timeout(Now::new(5 + 100_000, later.unix_ms + 100_000));
+    assert!(
+        std::iter::from_fn(|| restored.poll_action())
+            .any(|a| matches!(a, Action::Send(r) if r.batch_id == h.batch_id(1)))
+    );
+}
+
+#[test]
+fn d2_a_restart_sends_the_in_flight_batch_again_under_the_same_id() {
+    let mut h = Harness::new(config());
+    h.track("e");
+    h.flush();
+    let before = h.last_request().clone();
+    let mut restored = h.restored();
+    let resent: Vec<_> = std::iter::from_fn(|| restored.poll_action())
+        .filter_map(|a| {
+            if let Action::Send(r) = a {
+                Some(r)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(resent.len(), 1);
+    assert_eq!(
+        (&resent[0].batch_id, &resent[0].body),
+        (&before.batch_id, &before.body)
+    );
+}
+
+#[test]
+fn d2_encoded_journal_round_trips_and_bad_histories_are_refused() {
+    let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+    eventful(&mut h);
+    let mut bytes = Vec::new();
+    for record in &h.journal {
+        record.encode(&mut bytes);
+    }
+    let records: Vec<Record> = JournalReader::new(&bytes)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let from_bytes = Client::restore(h.config.clone(), h.now, None, records.clone()).unwrap();
+    assert_eq!(from_bytes.snapshot(), h.client.snapshot());
+
+    assert_eq!(
+        Client::restore(h.config.clone(), h.now, None, records[1..].to_vec()).unwrap_err(),
+        RestoreError::MissingGenesis
+    );
+    let mut gap = records.clone();
+    gap.remove(3);
+    assert!(matches!(
+        Client::restore(h.config.clone(), h.now, None, gap).unwrap_err(),
+        RestoreError::Gap {
+            expected: 4,
+            found: 5
+        }
+    ));
+    let other_app = authsync_core::Config::new("someone-else", "http://127.0.0.1:9");
+    assert!(matches!(
+        Client::restore(other_app, h.now, None, records).unwrap_err(),
+        RestoreError::AppIdMismatch { .. }
+    ));
+}
+
+#[test]
+fn d2_tracking_writes_one_small_record_whatever_the_queue_holds() {
+    let mut h = Harness::new(config().with_max_pending_events(20_000));
+    let size_of_track = |h: &mut Harness| {
+        h.client.handle_track(h.now, "e", &json!({"k": 1})).unwrap();
+        let mut bytes = Vec::new();
+        while let Some(action) = h.client.poll_action() {
+            if let Action::Persist(record) = action {
+                record.encode(&mut bytes);
+            }
+        }
+        bytes.len()
+    };
+    let first = size_of_track(&mut h);
+    h.track_n(9_997);
+    let near_ten_thousandth = size_of_track(&mut h);
+    // Only the digits of the sequence numbers grow.
+    assert!(
+        near_ten_thousandth <= first + 8,
+        "{first} vs {near_ten_thousandth} bytes"
+    );
+}
+
+#[test]
+fn d3_past_the_bound_the_oldest_events_are_dropped() {
+    let mut h = Harness::new(
+        config()
+            .with_batch_limits(2, 128 * 1024)
+            .with_max_pending_events(5),
+    );
+    let owner = anon(&h.client);
+    assert_eq!(
+        h.track_n(2),
+        vec![send(h.batch_id(1), owner.clone(), 2, None)]
+    );
+    assert_eq!(h.track_n(3), vec![]);
+    // Sixth event: the batch in flight is never cut; the next oldest event goes.
+    assert_eq!(h.track("e5"), vec![dropped("overflow", 1)]);
+    assert_eq!(h.client.totals().pending(), 5);
+    assert_eq!(
+        h.ok(),
+        vec![acked(h.batch_id(1), 2), send(h.batch_id(2), owner, 1, None)]
+    );
+    let body: serde_json::Value = serde_json::from_slice(&h.last_request().body).unwrap();
+    assert_eq!(
+        body["events"][0]["seq"], 4,
+        "seq 3, the oldest not in flight, went"
+    );
+}
+
+#[test]
+fn d3_a_batch_the_server_may_have_seen_is_dropped_whole() {
+    let mut h = Harness::new(
+        config()
+            .with_batch_limits(2, 128 * 1024)
+            .with_max_pending_events(4),
+    );
+    h.track_n(2);
+    h.respond(503, &[("retry-after", "60")], "");
+    h.track_n(2);
+    assert_eq!(
+        h.track("x"),
+        vec![dropped("overflow", 2)],
+        "attempted batch 1 goes whole"
+    );
+    assert_eq!(h.client.totals().pending(), 3);
+}
+
+#[test]
+fn dt1_the_same_inputs_give_byte_identical_actions() {
+    let run = || {
+        let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+        eventful(&mut h);
+        let mut journal = Vec::new();
+        for record in &h.journal {
+            record.encode(&mut journal);
+        }
+        let requests: Vec<_> = h
+            .requests
+            .iter()
+            .map(|r| format!("{:?} {:?}", r.to_http(), r.body))
+            .collect();
+        (journal, requests)
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn dt2_poll_timeout_is_always_ahead_and_moves_forward_after_a_timeout() {
+    let mut h = Harness::new(jwt_config().with_batch_limits(3, 128 * 1024));
+    h.identify("alice");
+    h.pass_token(&token("alice", T0_UNIX_MS / 1000 + 600, 1), "alice");
+    h.track("e");
+    let mut wakes = 0;
+    while let Some(wakeup) = h.client.poll_timeout() {
+        assert!(
+            wakeup.at_mono_ms > h.now.mono_ms,
+            "a wakeup in the past is a busy loop"
+        );
+        h.now = Now::new(
+            wakeup.at_mono_ms,
+            h.now.unix_ms + (wakeup.at_mono_ms - h.now.mono_ms),
+        );
+        h.client.handle_timeout(h.now);
+        let seen = h.drain();
+        if seen.iter().any(|s| matches!(s, Seen::Send { .. })) {
+            h.respond(503, &[], "");
+        }
+        wakes += 1;
+        if wakes > 50 {
+            break;
+        }
+    }
+    assert!(wakes > 3);
+    // Calling early is harmless.
+    let before = h.client.poll_timeout();
+    h.client.handle_timeout(h.now);
+    assert_eq!(h.drain(), vec![]);
+    assert_eq!(h.client.poll_timeout(), before);
+}
+
+#[test]
+fn r1_refresh_ahead_warns_once_per_token_and_the_mark_survives_a_restart() {
+    let mut h = Harness::new(jwt_config());
+    let expiring = token("alice", T0_UNIX_MS / 1000 + 120, 1);
+    h.identify("alice");
+    assert_eq!(h.pass_token(&expiring, "alice"), vec![]);
+    let wakeup = h.client.poll_timeout().unwrap();
+    assert_eq!(
+        (wakeup.at_mono_ms, wakeup.reason),
+        (h.now.mono_ms + 60_000, WakeReason::RefreshAhead)
+    );
+    assert_eq!(h.advance(59_999), vec![]);
+    assert_eq!(
+        h.advance(1),
+        vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&expiring))]
+    );
+    assert_eq!(h.advance(600_000), vec![], "once for that token");
+    let mut restored = h.restored();
+    assert!(std::iter::from_fn(|| restored.poll_action()).all(|a| !matches!(a, Action::Notify(_))));
+    // A new token gets its own warning.
+    let next = token("alice", h.now.unix_ms / 1000 + 30, 2);
+    assert_eq!(
+        h.pass_token(&next, "alice"),
+        vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&next))]
+    );
+}
+
+#[test]
+fn r1_only_tokens_that_matter_and_only_when_enabled() {
+    let mut h = Harness::new(jwt_config());
+    let soon = token("bob", T0_UNIX_MS / 1000 + 10, 1);
+    assert_eq!(
+        h.pass_token(&soon, "bob"),
+        vec![],
+        "bob is not current and has no data"
+    );
+    assert_eq!(
+        h.identify("bob"),
+        vec![notify("TOKEN_EXPIRING", Some("bob"), Some(&soon))]
+    );
+
+    let mut off = Harness::new(jwt_config().with_refresh_ahead(std::time::Duration::ZERO));
+    off.identify("bob");
+    assert_eq!(off.pass_token(&soon, "bob"), vec![]);
+    assert_eq!(off.client.poll_timeout(), None);
+}
+
+#[test]
+fn time_going_backwards_or_to_the_extremes_never_panics() {
+    let mut h = Harness::new(jwt_config());
+    let token = good_token("alice", 1);
+    h.identify("alice");
+    h.pass_token(&token, "alice");
+    for now in [
+        Now::new(0, 0),
+        Now::new(u64::MAX, u64::MAX),
+        Now::new(3, 1),
+        Now::new(u64::MAX - 1, 0),
+    ] {
+        h.now = now;
+        h.track("e");
+        h.flush();
+        if h.client.outlook().in_flight {
+            h.respond(503, &[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")], "");
+        }
+        h.client.handle_timeout(now);
+        h.drain();
+        if let Some(wakeup) = h.client.poll_timeout() {
+            assert!(wakeup.at_mono_ms >= now.mono_ms.min(u64::MAX - 1));
+        }
+    }
+    let totals = h.client.totals();
+    assert_eq!(totals.tracked, 4);
+}
