@@ -17,8 +17,9 @@ pub enum Fault {
     Delay(Duration),
     /// Read the request, then close the connection without any answer.
     Close,
-    /// Process the request normally (storing an accepted batch), then fail the answer,
-    /// so that the client retries and must get `duplicate: true`.
+    /// Process the request normally (storing an accepted batch), then fail the answer
+    /// whatever the processing said, so that the client retries and must get
+    /// `duplicate: true`.
     AcceptThenFail(AfterAccept),
 }
 

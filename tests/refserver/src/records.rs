@@ -206,3 +206,30 @@ pub struct Stats {
     /// Accepted events per app id.
     pub accepted_by_app: BTreeMap<String, usize>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shortens_the_token_but_the_record_keeps_it() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWJ5dGVz";
+        let request = LoggedRequest {
+            method: "POST".to_owned(),
+            path: "/v1/report".to_owned(),
+            headers: vec![("authorization".to_owned(), format!("Bearer {token}"))],
+            body: b"{}".to_vec(),
+            body_complete: true,
+            fault: None,
+            response: LoggedResponse {
+                status: Some(200),
+                headers: Vec::new(),
+                body: Vec::new(),
+            },
+        };
+        let debug = format!("{request:?}");
+        assert!(!debug.contains(token), "{debug}");
+        assert!(debug.contains("Bearer eyJhbGciO…"), "{debug}");
+        assert_eq!(request.bearer_token(), Some(token));
+    }
+}
