@@ -528,7 +528,7 @@ impl Client {
             Verdict::TooLarge => self.too_large(&flight),
             Verdict::Transient { retry_after_ms } => self.back_off(retry_after_ms),
             Verdict::Rejected { status } => {
-                self.drop_batch(flight.batch, DropReason::Rejected { status })
+                self.drop_batch(flight.batch, DropReason::Rejected { status });
             }
         }
         self.after_input();

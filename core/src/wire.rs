@@ -40,11 +40,11 @@ pub(crate) fn request_for(
     if let Ok(key) = HeaderValue::from_str(&batch_id) {
         headers.insert(IDEMPOTENCY_KEY, key);
     }
-    if let Some(token) = token {
-        if let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
-            bearer.set_sensitive(true);
-            headers.insert(AUTHORIZATION, bearer);
-        }
+    if let Some(token) = token
+        && let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+    {
+        bearer.set_sensitive(true);
+        headers.insert(AUTHORIZATION, bearer);
     }
     Request {
         id,

@@ -40,7 +40,7 @@ impl SystemClock {
     pub fn now(&self) -> Now {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| saturating_ms(d));
+            .map_or(0, saturating_ms);
         Now::new(saturating_ms(self.origin.elapsed()), unix_ms)
     }
 
