@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod clock;
+pub mod events;
 pub mod listeners;
 pub mod provider;
 pub mod store;
