@@ -1,0 +1,413 @@
+//! The handles an app holds: [`Client`] (all workspaces, the default one first) and
+//! [`Workspace`] (one of them). Both are cheap to clone and usable from any thread.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
+use authsync_host::events::SyncEvent;
+use serde::Serialize;
+
+use crate::error::{Error, StartError};
+use crate::options::WorkspaceOptions;
+use crate::workspace::{PendingReport, Shared};
+
+/// A JWT and the identifier it authenticates: the seed's `MoEngageJwtAuthenticationDetails`.
+/// `Debug` shows a prefix of the token only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtAuthenticationDetails {
+    /// The JWS compact token signed by the app's backend.
+    pub token: String,
+    /// The user id the token is for (its `sub`).
+    pub identifier: String,
+}
+
+impl JwtAuthenticationDetails {
+    /// Details for `identifier`.
+    pub fn new(token: impl Into<String>, identifier: impl Into<String>) -> Self {
+        Self {
+            token: token.into(),
+            identifier: identifier.into(),
+        }
+    }
+}
+
+impl fmt::Debug for JwtAuthenticationDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix: String = self.token.chars().take(8).collect();
+        f.debug_struct("JwtAuthenticationDetails")
+            .field("token", &format_args!("{prefix}…"))
+            .field("identifier", &self.identifier)
+            .finish()
+    }
+}
+
+/// One workspace (W1): its own core, state directory, listeners and driver thread.
+///
+/// Every method may be called from any thread. Inputs return once the core has taken
+/// them and their records are written, so a `track` that returned survives a crash.
+#[derive(Clone)]
+pub struct Workspace {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("app_id", &self.app_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workspace {
+    /// The workspace's app id.
+    #[must_use]
+    pub fn app_id(&self) -> &str {
+        self.shared.app_id()
+    }
+
+    /// Tracks an event for the current user (V2: `attrs` must serialize to a JSON object
+    /// of at most 32 KiB).
+    ///
+    /// # Errors
+    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotDurable`]
+    /// when its record could not be written, [`Error::ShutDown`].
+    pub fn track<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        attrs: &A,
+    ) -> Result<TrackReceipt, Error> {
+        Ok(self
+            .shared
+            .input(|core, now| core.handle_track(now, name, attrs))??)
+    }
+
+    /// Identifies the current user (U2).
+    ///
+    /// # Errors
+    /// [`Error::Identify`] for an empty or over-long identifier.
+    pub fn identify(&self, identifier: &str) -> Result<Outcome, Error> {
+        Ok(self
+            .shared
+            .input(|core, now| core.handle_identify(now, identifier))??)
+    }
+
+    /// Passes a token for an identifier (T1, T2, V1): the seed's `passAuthenticationDetails`.
+    ///
+    /// # Errors
+    /// [`Error::AuthDetails`] for a malformed token, or for JWT disabled in `Test` with
+    /// the validator on; nothing is stored.
+    pub fn pass_authentication_details(
+        &self,
+        details: &JwtAuthenticationDetails,
+    ) -> Result<Outcome, Error> {
+        Ok(self.shared.input(|core, now| {
+            core.handle_authentication_details(now, &details.token, &details.identifier)
+        })??)
+    }
+
+    /// Registers an authentication listener (A2, S5, R1): the seed's
+    /// `registerAuthenticationListener`. Listeners are called in registration order,
+    /// one at a time, on the workspace's thread; one that panics is logged and skipped.
+    pub fn register_authentication_listener(
+        &self,
+        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
+    ) {
+        self.shared.register_listener(Arc::new(listener));
+    }
+
+    /// Registers an observer of the sync timeline (sends, answers, notices, drops).
+    pub fn add_observer(&self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) {
+        self.shared.add_observer(Arc::new(observer));
+    }
+
+    /// Logs the identified user out (L1–L5).
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub fn logout(&self) -> Result<Outcome, Error> {
+        self.shared.input(|core, now| core.handle_logout(now))
+    }
+
+    /// Starts a session (SS1).
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub fn session_start(&self) -> Result<(), Error> {
+        self.shared
+            .input(|core, now| core.handle_session_start(now))
+    }
+
+    /// Seals the open batch so that it goes as soon as the rules allow; returns at once.
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.input(|core, now| core.handle_flush(now))
+    }
+
+    /// Flushes, then waits until nothing more can be sent within `timeout` (what is
+    /// left, if anything, waits for a token, a session start or a longer backoff), and
+    /// reports what is still pending.
+    ///
+    /// # Errors
+    /// As [`Workspace::flush`].
+    pub fn flush_and_wait(&self, timeout: Duration) -> Result<PendingReport, Error> {
+        self.flush()?;
+        Ok(self.shared.wait_settled(timeout))
+    }
+
+    /// Waits like [`Workspace::flush_and_wait`] without flushing (the open batch keeps
+    /// its flush interval).
+    #[must_use]
+    pub fn wait_settled(&self, timeout: Duration) -> PendingReport {
+        self.shared.wait_settled(timeout)
+    }
+
+    /// What is pending right now.
+    #[must_use]
+    pub fn pending(&self) -> PendingReport {
+        self.shared.report()
+    }
+
+    /// Running totals of the install (D1).
+    #[must_use]
+    pub fn totals(&self) -> Totals {
+        self.shared.read(authsync_core::Client::totals)
+    }
+
+    /// The user new events belong to.
+    #[must_use]
+    pub fn current_user(&self) -> Owner {
+        self.shared.read(|core| core.current_user().clone())
+    }
+
+    /// Whether a lockout holds (A3).
+    #[must_use]
+    pub fn is_locked_out(&self) -> bool {
+        self.shared.read(authsync_core::Client::is_locked_out)
+    }
+
+    /// The install's seed (U1).
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.shared.read(authsync_core::Client::seed)
+    }
+
+    fn shutdown(&self, deadline: Instant) -> PendingReport {
+        let _ = self.flush();
+        let report = self
+            .shared
+            .wait_settled(deadline.saturating_duration_since(Instant::now()));
+        self.shared.stop(deadline);
+        report
+    }
+}
+
+struct Inner {
+    default: Workspace,
+    others: RwLock<BTreeMap<String, Workspace>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.default.shared.stop_soon();
+        for workspace in self
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            workspace.shared.stop_soon();
+        }
+    }
+}
+
+/// The app's handle: a default workspace, and any others added (W1). Methods without
+/// a workspace act on the default one, as the seed's do when no workspace id is given.
+/// Cheap to clone; `Send + Sync`. When the last clone is dropped, the driver threads
+/// stop after their current request.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use authsync_blocking::{Client, JwtAuthenticationDetails, WorkspaceOptions};
+/// use authsync_core::Config;
+/// use serde_json::json;
+///
+/// let config = Config::new("app-123", "https://ingest.example.com").with_jwt(true);
+/// let client = Client::start(WorkspaceOptions::new(config).state_dir("/var/lib/myapp/authsync"))?;
+/// client.register_authentication_listener(|error| {
+///     eprintln!("auth error {} for {:?}: {}", error.code, error.identifier, error.message);
+/// });
+/// client.session_start()?;
+/// client.identify("user-42")?;
+/// let _ = client.pass_authentication_details(&JwtAuthenticationDetails::new("eyJ...", "user-42"));
+/// client.track("purchase", &json!({"sku": "A1", "price": 9.5}))?;
+/// let report = client.shutdown(Duration::from_secs(5));
+/// println!("still pending: {:?}", report);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let others: Vec<String> = self
+            .inner
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("Client")
+            .field("default", &self.inner.default.app_id())
+            .field("others", &others)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Client {
+    type Target = Workspace;
+
+    /// The default workspace's methods are the client's.
+    fn deref(&self) -> &Workspace {
+        &self.inner.default
+    }
+}
+
+impl Client {
+    /// Starts a client with its default workspace: opens (or creates) its state,
+    /// restores it, and starts its driver thread.
+    ///
+    /// # Errors
+    /// [`StartError`] when the configuration is invalid or the state cannot be opened.
+    pub fn start(default: WorkspaceOptions) -> Result<Self, StartError> {
+        let default = Workspace {
+            shared: Shared::start(default)?,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                default,
+                others: RwLock::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    /// Adds a workspace, named by its app id (W1).
+    ///
+    /// # Errors
+    /// [`StartError::DuplicateWorkspace`] when one with that app id runs already, or as
+    /// [`Client::start`].
+    pub fn add_workspace(&self, options: WorkspaceOptions) -> Result<Workspace, StartError> {
+        let app_id = options.app_id().to_owned();
+        let mut others = self
+            .inner
+            .others
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if app_id == self.inner.default.app_id() || others.contains_key(&app_id) {
+            return Err(StartError::DuplicateWorkspace(app_id));
+        }
+        let workspace = Workspace {
+            shared: Shared::start(options)?,
+        };
+        others.insert(app_id, workspace.clone());
+        Ok(workspace)
+    }
+
+    /// The workspace with this app id; the default one for its own app id.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`].
+    pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
+        if app_id == self.inner.default.app_id() {
+            return Ok(self.inner.default.clone());
+        }
+        self.inner
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(app_id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
+    }
+
+    /// The seed's `passAuthenticationDetails(details, workspaceId)`: the default
+    /// workspace when `workspace` is `None`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`], or as [`Workspace::pass_authentication_details`].
+    pub fn pass_authentication_details_to(
+        &self,
+        details: &JwtAuthenticationDetails,
+        workspace: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        match workspace {
+            None => self.inner.default.pass_authentication_details(details),
+            Some(app_id) => self.workspace(app_id)?.pass_authentication_details(details),
+        }
+    }
+
+    /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`].
+    pub fn register_authentication_listener_to(
+        &self,
+        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
+        workspace: Option<&str>,
+    ) -> Result<(), Error> {
+        match workspace {
+            None => self
+                .inner
+                .default
+                .register_authentication_listener(listener),
+            Some(app_id) => self
+                .workspace(app_id)?
+                .register_authentication_listener(listener),
+        }
+        Ok(())
+    }
+
+    /// Stops every workspace's driver thread after its current request (waiting at most
+    /// `timeout` for it) and syncs the journals, without flushing: what is pending
+    /// stays in the state directories for the next start. Later inputs return
+    /// [`Error::ShutDown`]; getters still answer.
+    pub fn close(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for workspace in self.all_workspaces() {
+            workspace.shared.stop(deadline);
+        }
+    }
+
+    fn all_workspaces(&self) -> Vec<Workspace> {
+        let mut workspaces = vec![self.inner.default.clone()];
+        workspaces.extend(
+            self.inner
+                .others
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
+        workspaces
+    }
+
+    /// Flushes every workspace, waits until each has sent what it can (at most until
+    /// `timeout` from now, shared by all), stops the driver threads and syncs the
+    /// journals. Reports what each workspace still had pending, default first.
+    /// Later calls on any handle return [`Error::ShutDown`].
+    #[must_use]
+    pub fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
+        let deadline = Instant::now() + timeout;
+        self.all_workspaces()
+            .into_iter()
+            .map(|workspace| (workspace.app_id().to_owned(), workspace.shutdown(deadline)))
+            .collect()
+    }
+}

@@ -1,0 +1,62 @@
+//! The driver's errors: the core's typed refusals, plus what files and threads add.
+
+use authsync_core::{AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError};
+use authsync_host::store::StoreError;
+use thiserror::Error;
+
+/// A workspace that could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state directory cannot be opened (in use, unreadable, damaged).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The state directory holds a history that cannot be restored.
+    #[error("state directory cannot be restored: {0}")]
+    Restore(#[from] RestoreError),
+    /// The operating system gave no randomness for a new install's seed.
+    #[error("no randomness for a new install's seed: {0}")]
+    Seed(String),
+    /// The state directory holds an install with another seed than the one required.
+    #[error("state directory holds an install with seed {persisted}, not the {requested} required")]
+    SeedMismatch {
+        /// The install's seed.
+        persisted: u64,
+        /// The seed the options required.
+        requested: u64,
+    },
+    /// A workspace with this app id already runs in this client.
+    #[error("a workspace for app id {0:?} already runs in this client")]
+    DuplicateWorkspace(String),
+    /// The driver thread could not be started.
+    #[error("cannot start the driver thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// A call the client refused, or could not make durable.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An invalid event (V2); nothing was queued.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// An invalid identifier; nothing changed.
+    #[error(transparent)]
+    Identify(#[from] IdentifyError),
+    /// A malformed token, or V1 misuse in `Test`; nothing was stored.
+    #[error(transparent)]
+    AuthDetails(#[from] AuthDetailsError),
+    /// The call took effect in memory, but its record could not be written: it will be
+    /// sent, yet a crash before then loses it.
+    #[error("accepted in memory but not stored durably: {0}")]
+    NotDurable(#[source] StoreError),
+    /// No workspace has this app id.
+    #[error("no workspace with app id {0:?}")]
+    UnknownWorkspace(String),
+    /// The client was shut down.
+    #[error("the client was shut down")]
+    ShutDown,
+}

@@ -1,0 +1,75 @@
+//! `authsync-blocking`: authsync for ordinary threaded Rust.
+//!
+//! A [`Client`] runs one background thread per workspace around the pure
+//! `authsync-core` state machine: it sends the core's requests with a `ureq` agent,
+//! sleeps exactly until the core's next deadline or the app's next call, feeds answers
+//! back, writes the core's records to the workspace's state directory, and calls the
+//! app's listeners. It decides nothing: every rule of SPEC.md is the core's.
+//!
+//! # The seed SDK's API, in Rust
+//!
+//! | seed (iOS) | here |
+//! |---|---|
+//! | `MoEngageNetworkAuthorizationConfig(isJwtEnabled: true)` | `Config::with_jwt(true)` |
+//! | `initializeDefaultTestInstance` / `…LiveInstance` | `Config::with_environment(Environment::Test / Live)` + [`Client::start`] |
+//! | `disableIntegrationValidator()` | [`WorkspaceOptions::disable_integration_validator`] |
+//! | `passAuthenticationDetails(details, workspaceId:)` | [`Workspace::pass_authentication_details`] (default workspace through the [`Client`]), [`Client::pass_authentication_details_to`] |
+//! | `registerAuthenticationListener(listener, workspaceId:)` | [`Workspace::register_authentication_listener`], [`Client::register_authentication_listener_to`] |
+//! | `MoEngageJwtAuthenticationError` (code, message, token, identifier, account) | [`AuthNotice`] |
+//! | re-checking a token's expiry at launch | [`token_expiry`] |
+//!
+//! Beyond the seed: [`WorkspaceOptions::token_provider`] (R2), observers of the sync
+//! timeline ([`Workspace::add_observer`]), [`Workspace::flush_and_wait`] and
+//! [`Client::shutdown`] that report what is still pending.
+//!
+//! ```no_run
+//! use authsync_blocking::{Client, WorkspaceOptions};
+//! use authsync_core::Config;
+//!
+//! let client = Client::start(
+//!     WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com").with_jwt(true))
+//!         .state_dir("/var/lib/myapp/authsync")
+//!         .session_on_launch(true)
+//!         .token_provider(|request| my_backend_token_for(&request.identifier)),
+//! )?;
+//! client.identify("user-42")?;
+//! client.track("app_open", &serde_json::json!({}))?;
+//! # fn my_backend_token_for(_: &str) -> Option<String> { None }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod client;
+mod error;
+mod options;
+mod transport;
+mod workspace;
+
+pub use authsync_core::{
+    AuthNotice, Config, Environment, ErrorCode, IgnoredBecause, Outcome, Owner, Totals,
+    TrackReceipt,
+};
+pub use authsync_host::events::SyncEvent;
+pub use authsync_host::provider::TokenRequest;
+pub use authsync_host::store::{FsyncPolicy, StoreOptions};
+pub use client::{Client, JwtAuthenticationDetails, Workspace};
+pub use error::{Error, StartError};
+pub use options::{HttpOptions, TokenProvider, WorkspaceOptions};
+pub use workspace::PendingReport;
+
+/// A token's `exp` claim (Unix seconds), read without verifying it: what the seed asks
+/// an app to check at launch before deciding to fetch a new token.
+///
+/// ```
+/// // payload {"sub":"u","exp":1700000000}
+/// let token = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1IiwiZXhwIjoxNzAwMDAwMDAwfQ.c2ln";
+/// assert_eq!(authsync_blocking::token_expiry(token).unwrap(), Some(1_700_000_000));
+/// ```
+///
+/// # Errors
+/// When the string is not a JWS compact token with a JSON payload.
+pub fn token_expiry(token: &str) -> Result<Option<u64>, authsync_core::TokenError> {
+    authsync_core::unverified_expiry(token)
+}

@@ -1,0 +1,71 @@
+//! HTTP with ureq: moves a request's bytes to the server and the answer's bytes back.
+//! It classifies how a request failed (connect, timeout, reset) and decides nothing
+//! else: what a status means is the core's.
+
+use std::io::Read;
+
+use authsync_core::{Request, TransportFailure};
+use bytes::Bytes;
+
+use crate::options::HttpOptions;
+
+pub(crate) struct Transport {
+    agent: ureq::Agent,
+    max_response_bytes: u64,
+}
+
+impl Transport {
+    pub(crate) fn new(options: HttpOptions) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_global(Some(options.request_timeout))
+            // A redirect of a POST is not part of the protocol; the core decides what
+            // a 3xx means.
+            .max_redirects(0)
+            .max_idle_connections_per_host(1)
+            .user_agent(concat!("authsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .new_agent();
+        Self {
+            agent,
+            max_response_bytes: options.max_response_bytes,
+        }
+    }
+
+    /// Sends `request`; keeps at most the configured number of response bytes.
+    pub(crate) fn send(
+        &self,
+        request: &Request,
+    ) -> Result<http::Response<Bytes>, TransportFailure> {
+        let outgoing = request.to_http().map(|body| body.to_vec());
+        let response = self.agent.run(outgoing).map_err(failure_kind)?;
+        let (parts, mut body) = response.into_parts();
+        let mut bytes = Vec::new();
+        body.as_reader()
+            .take(self.max_response_bytes)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_failure_kind(&e))?;
+        Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
+    }
+}
+
+fn failure_kind(error: ureq::Error) -> TransportFailure {
+    match error {
+        ureq::Error::Timeout(_) => TransportFailure::Timeout,
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => TransportFailure::Connect,
+        ureq::Error::Io(e) => io_failure_kind(&e),
+        _ => TransportFailure::Reset,
+    }
+}
+
+fn io_failure_kind(error: &std::io::Error) -> TransportFailure {
+    use std::io::ErrorKind;
+    match error.kind() {
+        ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable | ErrorKind::NotFound => {
+            TransportFailure::Connect
+        }
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportFailure::Timeout,
+        _ => TransportFailure::Reset,
+    }
+}

@@ -1,0 +1,490 @@
+//! One workspace's driver: the core under a mutex, its state directory, and the thread
+//! that sends requests, sleeps until the core's next deadline and runs listeners.
+//!
+//! Callers' threads feed inputs to the core and write the resulting records before
+//! returning (so `track` is durable when it returns); everything else the core asks
+//! for goes to an outbox that the workspace's one thread works through in order. No
+//! rule of SPEC.md is decided here.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Totals};
+use authsync_host::clock::SystemClock;
+use authsync_host::events::{Observer, SyncEvent};
+use authsync_host::listeners::{Listener, Listeners};
+use authsync_host::provider::{SingleFlight, TokenRequest};
+use authsync_host::store::{StateDir, StoreError};
+
+use crate::error::{Error, StartError};
+use crate::options::{TokenProvider, WorkspaceOptions};
+use crate::transport::Transport;
+
+/// What a workspace still had to send when a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingReport {
+    /// Events neither acknowledged nor dropped.
+    pub pending_events: u64,
+    /// Whether a request was still in flight.
+    pub in_flight: bool,
+    /// Whether everything that could be sent in the time given was sent: what is left
+    /// (if anything) waits for a token, a session start, or a backoff past the deadline.
+    pub settled: bool,
+    /// The install's running totals.
+    pub totals: Totals,
+}
+
+/// Work for the driver thread, in the order it arose.
+enum Work {
+    Core(Action),
+    Event(SyncEvent),
+}
+
+struct State {
+    core: Core,
+    store: Option<StateDir>,
+    outbox: VecDeque<Work>,
+    /// Reused between drains so that steady-state inputs do not allocate for records.
+    records: Vec<Record>,
+    listeners: Listeners,
+    observers: Vec<Observer>,
+    provider: Option<TokenProvider>,
+    flights: SingleFlight,
+    /// The driver thread is working outside the lock (sending, calling listeners).
+    busy: bool,
+    stopping: bool,
+    exited: bool,
+}
+
+pub(crate) struct Shared {
+    app_id: String,
+    clock: SystemClock,
+    state: Mutex<State>,
+    /// Wakes the driver thread: new work, or a new deadline.
+    wake: Condvar,
+    /// Wakes callers waiting for the workspace to settle or its thread to end.
+    progress: Condvar,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub(crate) fn start(options: WorkspaceOptions) -> Result<Arc<Self>, StartError> {
+        let clock = SystemClock::new();
+        let now = clock.now();
+        let WorkspaceOptions {
+            config,
+            state_dir,
+            store: store_options,
+            seed,
+            http,
+            session_on_launch,
+            provider,
+            listeners,
+            observers,
+        } = options;
+        config.validate()?;
+        let new_seed = || match seed {
+            Some(seed) => Ok(seed),
+            None => authsync_host::os_seed().map_err(|e| StartError::Seed(e.to_string())),
+        };
+        let (store, mut core) = match state_dir {
+            Some(dir) => {
+                let (store, recovered) = StateDir::open(&dir, store_options)?;
+                let core = if recovered.is_empty() {
+                    Core::new(config.clone().with_seed(new_seed()?), now)?
+                } else {
+                    let core = Core::restore(
+                        config.clone(),
+                        now,
+                        recovered.snapshot.as_ref(),
+                        recovered.records,
+                    )?;
+                    if let Some(requested) = seed.filter(|&s| s != core.seed()) {
+                        return Err(StartError::SeedMismatch {
+                            persisted: core.seed(),
+                            requested,
+                        });
+                    }
+                    core
+                };
+                (Some(store), core)
+            }
+            None => (None, Core::new(config.clone().with_seed(new_seed()?), now)?),
+        };
+        if session_on_launch {
+            core.handle_session_start(now);
+        }
+        let shared = Arc::new(Self {
+            app_id: config.app_id,
+            clock,
+            state: Mutex::new(State {
+                core,
+                store,
+                outbox: VecDeque::new(),
+                records: Vec::new(),
+                listeners,
+                observers,
+                provider,
+                flights: SingleFlight::default(),
+                busy: false,
+                stopping: false,
+                exited: false,
+            }),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+            thread: Mutex::new(None),
+        });
+        {
+            let mut state = shared.lock();
+            shared.drain(&mut state).map_err(StartError::Store)?;
+        }
+        let transport = Transport::new(http);
+        let driver = Arc::clone(&shared);
+        let handle = thread::Builder::new()
+            .name(format!("authsync-{}", shared.app_id))
+            .spawn(move || driver.run(&transport))?;
+        *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(shared)
+    }
+
+    pub(crate) fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Listeners and providers run outside the lock, so a poisoned lock can only
+        // come from a bug in this module; the state itself is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Feeds one input to the core and writes its records before returning.
+    pub(crate) fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, Error> {
+        let mut state = self.lock();
+        if state.stopping {
+            return Err(Error::ShutDown);
+        }
+        let result = input(&mut state.core, self.clock.now());
+        let written = self.drain(&mut state);
+        drop(state);
+        self.wake.notify_one();
+        written.map_err(Error::NotDurable)?;
+        Ok(result)
+    }
+
+    /// Reads the core without changing it.
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&Core) -> R) -> R {
+        read(&self.lock().core)
+    }
+
+    pub(crate) fn register_listener(&self, listener: Listener) {
+        self.lock().listeners.register(listener);
+    }
+
+    pub(crate) fn add_observer(&self, observer: Observer) {
+        self.lock().observers.push(observer);
+    }
+
+    /// Takes the core's actions: records to the journal (in one write), the rest to the
+    /// outbox for the driver thread.
+    fn drain(&self, state: &mut State) -> Result<(), StoreError> {
+        let State {
+            core,
+            store,
+            outbox,
+            records,
+            ..
+        } = state;
+        while let Some(action) = core.poll_action() {
+            match action {
+                Action::Persist(record) => records.push(record),
+                other => outbox.push_back(Work::Core(other)),
+            }
+        }
+        let written = match store {
+            Some(store) if !records.is_empty() => store.append(records).and_then(|()| {
+                if store.wants_compaction() {
+                    store.compact(&core.snapshot())
+                } else {
+                    Ok(())
+                }
+            }),
+            _ => Ok(()),
+        };
+        records.clear();
+        if let Err(e) = &written {
+            log::error!("authsync: {}: {e}", self.app_id);
+        }
+        written
+    }
+
+    /// The driver thread.
+    fn run(self: &Arc<Self>, transport: &Transport) {
+        while let Some(work) = self.next_work() {
+            self.perform(work, transport);
+        }
+        let mut state = self.lock();
+        if let Some(store) = &mut state.store
+            && let Err(e) = store.sync()
+        {
+            log::error!("authsync: {}: {e}", self.app_id);
+        }
+        state.exited = true;
+        drop(state);
+        self.progress.notify_all();
+    }
+
+    /// Sleeps until there is work, handling the core's deadlines and the store's syncs
+    /// meanwhile; `None` when the workspace stops.
+    fn next_work(&self) -> Option<Work> {
+        let mut state = self.lock();
+        state.busy = false;
+        self.progress.notify_all();
+        loop {
+            if let Some(work) = state.outbox.pop_front() {
+                state.busy = true;
+                return Some(work);
+            }
+            if state.stopping {
+                return None;
+            }
+            let now = self.clock.now();
+            let core_due = state.core.poll_timeout().map(|wakeup| wakeup.at_mono_ms);
+            if core_due.is_some_and(|at| at <= now.mono_ms) {
+                state.core.handle_timeout(now);
+                // An error is logged in drain; the work it produced still goes.
+                let _ = self.drain(&mut state);
+                continue;
+            }
+            if let Some(store) = &mut state.store
+                && let Err(e) = store.sync_if_due()
+            {
+                log::error!("authsync: {}: {e}", self.app_id);
+            }
+            let sync_due = state.store.as_ref().and_then(StateDir::sync_due_at);
+            let wake_at = core_due
+                .map(|at| self.clock.instant_at(at))
+                .into_iter()
+                .chain(sync_due)
+                .min();
+            state = match wake_at {
+                Some(at) => {
+                    let timeout = at.saturating_duration_since(Instant::now());
+                    self.wake
+                        .wait_timeout(state, timeout)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+        }
+    }
+
+    fn perform(self: &Arc<Self>, work: Work, transport: &Transport) {
+        match work {
+            Work::Core(Action::Send(request)) => {
+                self.observe(&SyncEvent::sent(&request));
+                let result = transport.send(&request);
+                let event = match &result {
+                    Ok(response) => SyncEvent::answered(&request.batch_id, response),
+                    Err(failure) => SyncEvent::TransportFailed {
+                        batch_id: request.batch_id.clone(),
+                        failure: *failure,
+                    },
+                };
+                {
+                    let mut state = self.lock();
+                    let now = self.clock.now();
+                    let fed = match result {
+                        Ok(response) => state.core.handle_response(now, request.id, response),
+                        Err(failure) => state
+                            .core
+                            .handle_transport_failure(now, request.id, failure),
+                    };
+                    if let Err(e) = fed {
+                        log::error!("authsync: {}: {e}", self.app_id);
+                    }
+                    let _ = self.drain(&mut state);
+                }
+                self.observe(&event);
+            }
+            Work::Core(Action::Notify(notice)) => {
+                let (listeners, provider) = {
+                    let state = self.lock();
+                    (state.listeners.clone(), state.provider.clone())
+                };
+                listeners.dispatch(&notice);
+                self.observe(&SyncEvent::Notified(notice.clone()));
+                if let Some(provider) = provider {
+                    self.ask_provider(provider, &notice);
+                }
+            }
+            Work::Core(Action::Acked(ack)) => self.observe(&SyncEvent::Acked(ack)),
+            Work::Core(Action::Dropped(drop)) => self.observe(&SyncEvent::Dropped(drop)),
+            Work::Core(Action::LockedOut) => self.observe(&SyncEvent::LockedOut),
+            Work::Core(_) => {}
+            Work::Event(event) => self.observe(&event),
+        }
+    }
+
+    fn observe(&self, event: &SyncEvent) {
+        let observers = self.lock().observers.clone();
+        for observer in observers {
+            if catch_unwind(AssertUnwindSafe(|| observer(event))).is_err() {
+                log::error!(
+                    "authsync: {}: an observer panicked; the driver goes on",
+                    self.app_id
+                );
+            }
+        }
+    }
+
+    /// R2: asks the provider for a token on a thread of its own, once at a time per
+    /// identifier, and passes its answer in.
+    fn ask_provider(self: &Arc<Self>, provider: TokenProvider, notice: &AuthNotice) {
+        let Some(request) = TokenRequest::for_notice(notice) else {
+            return;
+        };
+        if !self.lock().flights.try_begin(&request.identifier) {
+            return;
+        }
+        let shared = Arc::clone(self);
+        let identifier = request.identifier.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("authsync-token-{}", self.app_id))
+            .spawn(move || shared.provide(&provider, &request));
+        if let Err(e) = spawned {
+            log::error!(
+                "authsync: {}: cannot start the token provider: {e}",
+                self.app_id
+            );
+            self.lock().flights.end(&identifier);
+        }
+    }
+
+    fn provide(&self, provider: &TokenProvider, request: &TokenRequest) {
+        let failure = match catch_unwind(AssertUnwindSafe(|| provider(request))) {
+            Ok(Some(token)) => match self.input(|core, now| {
+                core.handle_authentication_details(now, &token, &request.identifier)
+            }) {
+                Ok(Ok(_)) => None,
+                Ok(Err(refused)) => Some(format!("the provider's token was refused: {refused}")),
+                Err(e) => Some(e.to_string()),
+            },
+            Ok(None) => Some("the provider gave no token".to_owned()),
+            Err(_) => Some("the provider panicked".to_owned()),
+        };
+        let mut state = self.lock();
+        if let Some(reason) = failure {
+            state
+                .outbox
+                .push_back(Work::Event(SyncEvent::ProviderFailed {
+                    identifier: request.identifier.clone(),
+                    reason,
+                }));
+        }
+        state.flights.end(&request.identifier);
+        drop(state);
+        self.wake.notify_one();
+        self.progress.notify_all();
+    }
+
+    /// Waits until nothing more can be sent before `timeout` runs out (the queue is
+    /// empty, or what is left waits for a token, a session start, or a backoff past
+    /// the deadline), or until the timeout.
+    pub(crate) fn wait_settled(&self, timeout: Duration) -> PendingReport {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            let now = Instant::now();
+            let remaining = deadline.saturating_duration_since(now);
+            let horizon = self
+                .clock
+                .now()
+                .mono_ms
+                .saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
+            let settled = is_settled(&state, horizon);
+            if settled || remaining.is_zero() || state.exited {
+                return report(&state, settled);
+            }
+            state = self
+                .progress
+                .wait_timeout(state, remaining)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Stops the driver thread after its current work, waiting for it at most until
+    /// `deadline`; syncs the journal.
+    pub(crate) fn stop(&self, deadline: Instant) {
+        {
+            let mut state = self.lock();
+            state.stopping = true;
+        }
+        self.wake.notify_all();
+        let mut state = self.lock();
+        while !state.exited {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                log::warn!(
+                    "authsync: {}: a request was still in flight at shutdown; its thread ends when it does",
+                    self.app_id
+                );
+                return;
+            }
+            state = self
+                .progress
+                .wait_timeout(state, remaining)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        if let Some(handle) = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = handle.join();
+        }
+    }
+
+    /// Asks the driver thread to stop without waiting (the last handle went away).
+    pub(crate) fn stop_soon(&self) {
+        self.lock().stopping = true;
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn report(&self) -> PendingReport {
+        let state = self.lock();
+        let horizon = self.clock.now().mono_ms;
+        report(&state, is_settled(&state, horizon))
+    }
+}
+
+fn is_settled(state: &State, horizon_mono_ms: u64) -> bool {
+    let outlook = state.core.outlook();
+    state.outbox.is_empty()
+        && !state.busy
+        && state.flights.running() == 0
+        && !outlook.in_flight
+        && outlook
+            .next_send_mono_ms
+            .is_none_or(|at| at > horizon_mono_ms)
+}
+
+fn report(state: &State, settled: bool) -> PendingReport {
+    let totals = state.core.totals();
+    PendingReport {
+        pending_events: totals.pending(),
+        in_flight: state.core.outlook().in_flight,
+        settled,
+        totals,
+    }
+}
