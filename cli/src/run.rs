@@ -1,0 +1,303 @@
+//! `authsync run`: SPEC.md section 5, to the letter.
+//!
+//! Choices where the section is silent, documented in `authsync run --help`:
+//! blank script lines are skipped; `attrs` may be left out (`{}`); without
+//! `--state-dir` the state lives in memory for the run; the token command is not run
+//! for notices without an identifier (anonymous data), since nothing could be done
+//! with its token; exit status 1 when the client cannot start (state directory in use
+//! or unreadable), 2 for bad options, a bad script line, or a `--seed` that differs
+//! from the state directory's.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use authsync_blocking::{
+    Client, Config, Environment, Error, JwtAuthenticationDetails, StartError, SyncEvent,
+    TokenRequest, WorkspaceOptions,
+};
+
+use crate::output::JsonLines;
+use crate::script::{Op, parse_line};
+
+/// How long the end of a script waits for everything to be sent.
+const FINAL_SETTLE: Duration = Duration::from_secs(10);
+
+/// The options of `authsync run`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOptions {
+    /// `--endpoint URL`.
+    pub endpoint: String,
+    /// `--app-id ID`.
+    pub app_id: String,
+    /// `--jwt`.
+    pub jwt: bool,
+    /// `--env test|live` (default live).
+    pub environment: Environment,
+    /// `--state-dir DIR`.
+    pub state_dir: Option<PathBuf>,
+    /// `--token-cmd CMD`.
+    pub token_cmd: Option<String>,
+    /// `--seed N`.
+    pub seed: Option<u64>,
+    /// The script's path; `-` for standard input.
+    pub script: PathBuf,
+}
+
+/// The help text.
+pub const HELP: &str = "\
+authsync run: run a JSON-lines scenario against an ingestion server
+
+usage: authsync run --endpoint URL --app-id ID [--jwt] [--env test|live]
+                    [--state-dir DIR] [--token-cmd CMD] [--seed N] SCRIPT
+
+SCRIPT holds one operation per line (`-` reads standard input), run as read:
+  {\"op\":\"track\",\"name\":\"...\",\"attrs\":{...}}   attrs may be left out
+  {\"op\":\"identify\",\"id\":\"...\"}
+  {\"op\":\"token\",\"token\":\"...\",\"identifier\":\"...\"}
+  {\"op\":\"logout\"}  {\"op\":\"session_start\"}  {\"op\":\"flush\"}
+  {\"op\":\"wait\",\"ms\":N}
+  {\"op\":\"settle\",\"timeout_ms\":N}  until nothing more can be sent
+Blank lines are skipped. At the end: flush, settle (10 s at most), exit 0.
+
+stdout: JSON lines: acked, auth_error, dropped, locked_out, error, and last summary.
+--state-dir DIR   keep the state (queue, tokens, totals) across runs; without it,
+                  the state lives in memory for this run
+--token-cmd CMD   run through `sh -c` on every listener notice about an identifier,
+                  with AUTHSYNC_IDENTIFIER and AUTHSYNC_ERROR_CODE set; its trimmed
+                  stdout is passed in as that identifier's new token
+--seed N          the seed of a new state directory (an existing one keeps its own;
+                  a different N is an error)
+exit status: 0 done; 2 bad options, bad script line (named on stderr) or seed
+mismatch; 1 the client could not start (state directory in use or unreadable)
+";
+
+/// A usage error: printed with the help's first line, exit status 2.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+/// Parses the arguments after `run`.
+///
+/// # Errors
+/// [`UsageError`] naming the bad or missing option.
+pub fn parse_args(
+    args: impl IntoIterator<Item = OsString>,
+) -> Result<Option<RunOptions>, UsageError> {
+    use lexopt::prelude::*;
+    let usage = |e: lexopt::Error| UsageError(e.to_string());
+    let mut parser = lexopt::Parser::from_args(args);
+    let (mut endpoint, mut app_id, mut state_dir, mut token_cmd, mut seed, mut script) =
+        (None, None, None, None, None, None);
+    let mut jwt = false;
+    let mut environment = Environment::Live;
+    while let Some(arg) = parser.next().map_err(usage)? {
+        match arg {
+            Long("help") | Short('h') => return Ok(None),
+            Long("endpoint") => {
+                endpoint = Some(parser.value().map_err(usage)?.string().map_err(usage)?)
+            }
+            Long("app-id") => {
+                app_id = Some(parser.value().map_err(usage)?.string().map_err(usage)?)
+            }
+            Long("jwt") => jwt = true,
+            Long("env") => {
+                environment = match parser
+                    .value()
+                    .map_err(usage)?
+                    .string()
+                    .map_err(usage)?
+                    .as_str()
+                {
+                    "test" => Environment::Test,
+                    "live" => Environment::Live,
+                    other => {
+                        return Err(UsageError(format!(
+                            "--env must be test or live, not {other:?}"
+                        )));
+                    }
+                }
+            }
+            Long("state-dir") => state_dir = Some(PathBuf::from(parser.value().map_err(usage)?)),
+            Long("token-cmd") => {
+                token_cmd = Some(parser.value().map_err(usage)?.string().map_err(usage)?)
+            }
+            Long("seed") => {
+                seed = Some(
+                    parser
+                        .value()
+                        .map_err(usage)?
+                        .parse::<u64>()
+                        .map_err(usage)?,
+                )
+            }
+            Value(path) if script.is_none() => script = Some(PathBuf::from(path)),
+            other => return Err(UsageError(other.unexpected().to_string())),
+        }
+    }
+    let missing = |what: &str| UsageError(format!("missing {what}"));
+    Ok(Some(RunOptions {
+        endpoint: endpoint.ok_or_else(|| missing("--endpoint URL"))?,
+        app_id: app_id.ok_or_else(|| missing("--app-id ID"))?,
+        jwt,
+        environment,
+        state_dir,
+        token_cmd,
+        seed,
+        script: script.ok_or_else(|| missing("SCRIPT"))?,
+    }))
+}
+
+/// `authsync run ARGS`, writing JSON lines to stdout and diagnostics to stderr.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    match parse_args(args) {
+        Ok(Some(options)) => run(&options, &JsonLines::new(io::stdout())),
+        Ok(None) => {
+            print!("{HELP}");
+            ExitCode::SUCCESS
+        }
+        Err(UsageError(message)) => {
+            eprintln!(
+                "authsync run: {message}\n{}",
+                HELP.lines().nth(2).unwrap_or_default()
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a scenario with `options`, writing its JSON lines to `out`.
+pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
+    let reader: Box<dyn BufRead> = if options.script.as_os_str() == "-" {
+        Box::new(BufReader::new(io::stdin()))
+    } else {
+        match File::open(&options.script) {
+            Ok(file) => Box::new(BufReader::new(file)),
+            Err(e) => {
+                eprintln!(
+                    "authsync run: cannot read {}: {e}",
+                    options.script.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let client = match start(options, out) {
+        Ok(client) => client,
+        Err(e @ StartError::SeedMismatch { .. }) => {
+            eprintln!("authsync run: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e @ StartError::Config(_)) => {
+            eprintln!("authsync run: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("authsync run: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let op = match line
+            .map_err(|e| e.to_string())
+            .and_then(|l| parse_line(&l).map_err(|e| e.to_string()))
+        {
+            Ok(Some(op)) => op,
+            Ok(None) => continue,
+            Err(message) => {
+                eprintln!("authsync run: script line {number}: {message}");
+                // No end-of-script flush: what was tracked stays pending in the state.
+                client.close(Duration::from_secs(2));
+                out.summary(client.totals());
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(refused) = execute(&client, op) {
+            out.refused(number, &refused.to_string());
+        }
+    }
+    let _ = client.flush_and_wait(FINAL_SETTLE);
+    client.close(Duration::from_secs(2));
+    out.summary(client.totals());
+    ExitCode::SUCCESS
+}
+
+fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {
+    let config = Config::new(options.app_id.clone(), options.endpoint.clone())
+        .with_jwt(options.jwt)
+        .with_environment(options.environment);
+    let lines = out.clone();
+    let mut workspace = WorkspaceOptions::new(config).observer(move |event| {
+        if let SyncEvent::ProviderFailed { identifier, reason } = event {
+            eprintln!("authsync run: warning: token command for {identifier:?}: {reason}");
+        }
+        lines.sync_event(event);
+    });
+    if let Some(dir) = &options.state_dir {
+        workspace = workspace.state_dir(dir);
+    }
+    if let Some(seed) = options.seed {
+        workspace = workspace.seed(seed);
+    }
+    if let Some(command) = options.token_cmd.clone() {
+        workspace = workspace.token_provider(move |request| token_from_command(&command, request));
+    }
+    Client::start(workspace)
+}
+
+/// Runs the token command like a git credential helper: its trimmed stdout is the token.
+fn token_from_command(command: &str, request: &TokenRequest) -> Option<String> {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .env("AUTHSYNC_IDENTIFIER", &request.identifier)
+        .env("AUTHSYNC_ERROR_CODE", request.code.as_str())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output();
+    let output = match output {
+        Ok(output) if output.status.success() => output,
+        Ok(output) => {
+            eprintln!(
+                "authsync run: warning: token command failed ({}); no token passed",
+                output.status
+            );
+            return None;
+        }
+        Err(e) => {
+            eprintln!("authsync run: warning: cannot run the token command: {e}; no token passed");
+            return None;
+        }
+    };
+    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if token.is_empty() {
+        eprintln!("authsync run: warning: token command printed nothing; no token passed");
+        return None;
+    }
+    Some(token)
+}
+
+/// Carries out one operation; `Err` when the library refused it.
+fn execute(client: &Client, op: Op) -> Result<(), Error> {
+    match op {
+        Op::Track { name, attrs } => client.track(&name, &attrs).map(drop),
+        Op::Identify { id } => client.identify(&id).map(drop),
+        Op::Token { token, identifier } => client
+            .pass_authentication_details(&JwtAuthenticationDetails::new(token, identifier))
+            .map(drop),
+        Op::Logout => client.logout().map(drop),
+        Op::SessionStart => client.session_start(),
+        Op::Flush => client.flush(),
+        Op::Wait { ms } => {
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(())
+        }
+        Op::Settle { timeout_ms } => {
+            let _ = client.wait_settled(Duration::from_millis(timeout_ms));
+            Ok(())
+        }
+    }
+}
