@@ -368,18 +368,29 @@ impl Shared {
     }
 
     fn provide(&self, provider: &TokenProvider, request: &TokenRequest) {
-        let failure = match catch_unwind(AssertUnwindSafe(|| provider(request))) {
-            Ok(Some(token)) => match self.input(|core, now| {
-                core.handle_authentication_details(now, &token, &request.identifier)
-            }) {
-                Ok(Ok(_)) => None,
-                Ok(Err(refused)) => Some(format!("the provider's token was refused: {refused}")),
-                Err(e) => Some(e.to_string()),
-            },
+        let answer = catch_unwind(AssertUnwindSafe(|| provider(request)));
+        // The flight ends in the same critical section that passes the token in: a
+        // notice about the new token (a 401 for it) then always finds no flight
+        // running and asks again, and a wait for the workspace to settle never sees
+        // the flight gone before the send it caused.
+        let mut state = self.lock();
+        state.flights.end(&request.identifier);
+        let failure = match answer {
+            Ok(Some(_)) if state.stopping => None,
+            Ok(Some(token)) => {
+                let now = self.clock.now();
+                let passed =
+                    state
+                        .core
+                        .handle_authentication_details(now, &token, &request.identifier);
+                let _ = self.drain(&mut state);
+                passed
+                    .err()
+                    .map(|refused| format!("the provider's token was refused: {refused}"))
+            }
             Ok(None) => Some("the provider gave no token".to_owned()),
             Err(_) => Some("the provider panicked".to_owned()),
         };
-        let mut state = self.lock();
         if let Some(reason) = failure {
             state
                 .outbox
@@ -388,7 +399,6 @@ impl Shared {
                     reason,
                 }));
         }
-        state.flights.end(&request.identifier);
         drop(state);
         self.wake.notify_one();
         self.progress.notify_all();
