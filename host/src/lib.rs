@@ -11,8 +11,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod clock;
+pub mod details;
+pub mod error;
 pub mod events;
 pub mod listeners;
+pub mod pending;
 pub mod provider;
 pub mod store;
 

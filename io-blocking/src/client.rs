@@ -10,39 +10,12 @@ use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
 use authsync_host::events::SyncEvent;
 use serde::Serialize;
 
-use crate::error::{Error, StartError};
+use authsync_host::details::JwtAuthenticationDetails;
+use authsync_host::error::{Error, StartError};
+use authsync_host::pending::PendingReport;
+
 use crate::options::WorkspaceOptions;
-use crate::workspace::{PendingReport, Shared};
-
-/// A JWT and the identifier it authenticates: the seed's `MoEngageJwtAuthenticationDetails`.
-/// `Debug` shows a prefix of the token only.
-#[derive(Clone, PartialEq, Eq)]
-pub struct JwtAuthenticationDetails {
-    /// The JWS compact token signed by the app's backend.
-    pub token: String,
-    /// The user id the token is for (its `sub`).
-    pub identifier: String,
-}
-
-impl JwtAuthenticationDetails {
-    /// Details for `identifier`.
-    pub fn new(token: impl Into<String>, identifier: impl Into<String>) -> Self {
-        Self {
-            token: token.into(),
-            identifier: identifier.into(),
-        }
-    }
-}
-
-impl fmt::Debug for JwtAuthenticationDetails {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let prefix: String = self.token.chars().take(8).collect();
-        f.debug_struct("JwtAuthenticationDetails")
-            .field("token", &format_args!("{prefix}…"))
-            .field("identifier", &self.identifier)
-            .finish()
-    }
-}
+use crate::workspace::Shared;
 
 /// One workspace (W1): its own core, state directory, listeners and driver thread.
 ///

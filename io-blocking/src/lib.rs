@@ -42,7 +42,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod client;
-mod error;
 mod options;
 mod transport;
 mod workspace;
@@ -51,13 +50,14 @@ pub use authsync_core::{
     AuthNotice, Config, Environment, ErrorCode, IgnoredBecause, Outcome, Owner, Totals,
     TrackReceipt,
 };
+pub use authsync_host::details::{HttpOptions, JwtAuthenticationDetails};
+pub use authsync_host::error::{Error, StartError};
 pub use authsync_host::events::SyncEvent;
+pub use authsync_host::pending::PendingReport;
 pub use authsync_host::provider::TokenRequest;
 pub use authsync_host::store::{FsyncPolicy, StoreOptions};
-pub use client::{Client, JwtAuthenticationDetails, Workspace};
-pub use error::{Error, StartError};
-pub use options::{HttpOptions, TokenProvider, WorkspaceOptions};
-pub use workspace::PendingReport;
+pub use client::{Client, Workspace};
+pub use options::{TokenProvider, WorkspaceOptions};
 
 /// A token's `exp` claim (Unix seconds), read without verifying it: what the seed asks
 /// an app to check at launch before deciding to fetch a new token.

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use authsync_core::Config;
+use authsync_host::details::HttpOptions;
 use authsync_host::events::{Observer, SyncEvent};
 use authsync_host::listeners::{Listener, Listeners};
 use authsync_host::provider::TokenRequest;
@@ -15,28 +15,6 @@ use authsync_host::store::StoreOptions;
 /// authentication problem for an identifier, at most once at a time per identifier,
 /// on a thread of its own. `None` means "no token now".
 pub type TokenProvider = Arc<dyn Fn(&TokenRequest) -> Option<String> + Send + Sync>;
-
-/// HTTP behaviour of a workspace.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HttpOptions {
-    /// Longest wait for a connection.
-    pub connect_timeout: Duration,
-    /// Longest wait for a whole request and response.
-    pub request_timeout: Duration,
-    /// Response bytes read at most; the rest is ignored.
-    pub max_response_bytes: u64,
-}
-
-impl Default for HttpOptions {
-    /// 10 s to connect, 30 s per request, 64 KiB of response.
-    fn default() -> Self {
-        Self {
-            connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(30),
-            max_response_bytes: 64 * 1024,
-        }
-    }
-}
 
 /// Everything needed to start one workspace (W1).
 ///

@@ -7,7 +7,7 @@ use std::io::Read;
 use authsync_core::{Request, TransportFailure};
 use bytes::Bytes;
 
-use crate::options::HttpOptions;
+use authsync_host::details::{HttpOptions, failure_of_io};
 
 pub(crate) struct Transport {
     agent: ureq::Agent,
@@ -45,7 +45,7 @@ impl Transport {
         body.as_reader()
             .take(self.max_response_bytes)
             .read_to_end(&mut bytes)
-            .map_err(|e| io_failure_kind(&e))?;
+            .map_err(|e| failure_of_io(&e))?;
         Ok(http::Response::from_parts(parts, Bytes::from(bytes)))
     }
 }
@@ -54,18 +54,7 @@ fn failure_kind(error: ureq::Error) -> TransportFailure {
     match error {
         ureq::Error::Timeout(_) => TransportFailure::Timeout,
         ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => TransportFailure::Connect,
-        ureq::Error::Io(e) => io_failure_kind(&e),
-        _ => TransportFailure::Reset,
-    }
-}
-
-fn io_failure_kind(error: &std::io::Error) -> TransportFailure {
-    use std::io::ErrorKind;
-    match error.kind() {
-        ErrorKind::ConnectionRefused | ErrorKind::AddrNotAvailable | ErrorKind::NotFound => {
-            TransportFailure::Connect
-        }
-        ErrorKind::TimedOut | ErrorKind::WouldBlock => TransportFailure::Timeout,
+        ureq::Error::Io(e) => failure_of_io(&e),
         _ => TransportFailure::Reset,
     }
 }

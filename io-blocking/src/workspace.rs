@@ -12,30 +12,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Totals};
+use authsync_core::{Action, AuthNotice, Client as Core, Now, Record};
 use authsync_host::clock::SystemClock;
 use authsync_host::events::{Observer, SyncEvent};
 use authsync_host::listeners::{Listener, Listeners};
 use authsync_host::provider::{SingleFlight, TokenRequest};
 use authsync_host::store::{StateDir, StoreError};
 
-use crate::error::{Error, StartError};
 use crate::options::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
-
-/// What a workspace still had to send when a wait ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PendingReport {
-    /// Events neither acknowledged nor dropped.
-    pub pending_events: u64,
-    /// Whether a request was still in flight.
-    pub in_flight: bool,
-    /// Whether everything that could be sent in the time given was sent: what is left
-    /// (if anything) waits for a token, a session start, or a backoff past the deadline.
-    pub settled: bool,
-    /// The install's running totals.
-    pub totals: Totals,
-}
+use authsync_host::error::{Error, StartError};
+use authsync_host::pending::{PendingReport, is_settled};
 
 /// Work for the driver thread, in the order it arose.
 enum Work {
@@ -170,7 +157,7 @@ impl Shared {
         let written = self.drain(&mut state);
         drop(state);
         self.wake.notify_one();
-        written.map_err(Error::NotDurable)?;
+        written.map_err(|e| Error::NotDurable(Arc::new(e)))?;
         Ok(result)
     }
 
@@ -418,9 +405,9 @@ impl Shared {
                 .now()
                 .mono_ms
                 .saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
-            let settled = is_settled(&state, horizon);
+            let settled = is_settled(&state.core, driver_idle(&state), horizon);
             if settled || remaining.is_zero() || state.exited {
-                return report(&state, settled);
+                return PendingReport::of(&state.core, settled);
             }
             state = self
                 .progress
@@ -474,27 +461,14 @@ impl Shared {
     pub(crate) fn report(&self) -> PendingReport {
         let state = self.lock();
         let horizon = self.clock.now().mono_ms;
-        report(&state, is_settled(&state, horizon))
+        PendingReport::of(
+            &state.core,
+            is_settled(&state.core, driver_idle(&state), horizon),
+        )
     }
 }
 
-fn is_settled(state: &State, horizon_mono_ms: u64) -> bool {
-    let outlook = state.core.outlook();
-    state.outbox.is_empty()
-        && !state.busy
-        && state.flights.running() == 0
-        && !outlook.in_flight
-        && outlook
-            .next_send_mono_ms
-            .is_none_or(|at| at > horizon_mono_ms)
-}
-
-fn report(state: &State, settled: bool) -> PendingReport {
-    let totals = state.core.totals();
-    PendingReport {
-        pending_events: totals.pending(),
-        in_flight: state.core.outlook().in_flight,
-        settled,
-        totals,
-    }
+/// Whether the driver holds no work for this workspace.
+fn driver_idle(state: &State) -> bool {
+    state.outbox.is_empty() && !state.busy && state.flights.running() == 0
 }

@@ -1,8 +1,12 @@
-//! The driver's errors: the core's typed refusals, plus what files and threads add.
+//! The drivers' errors: the core's typed refusals, plus what files, threads and tasks
+//! add. Both drivers return these, so an app can switch drivers without new matches.
+
+use std::sync::Arc;
 
 use authsync_core::{AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError};
-use authsync_host::store::StoreError;
 use thiserror::Error;
+
+use crate::store::StoreError;
 
 /// A workspace that could not start.
 #[derive(Debug, Error)]
@@ -31,8 +35,9 @@ pub enum StartError {
     /// A workspace with this app id already runs in this client.
     #[error("a workspace for app id {0:?} already runs in this client")]
     DuplicateWorkspace(String),
-    /// The driver thread could not be started.
-    #[error("cannot start the driver thread: {0}")]
+    /// The driver thread could not be started, or the state could not be opened off the
+    /// executor.
+    #[error("cannot start the driver: {0}")]
     Thread(#[from] std::io::Error),
 }
 
@@ -52,7 +57,7 @@ pub enum Error {
     /// The call took effect in memory, but its record could not be written: it will be
     /// sent, yet a crash before then loses it.
     #[error("accepted in memory but not stored durably: {0}")]
-    NotDurable(#[source] StoreError),
+    NotDurable(#[source] Arc<StoreError>),
     /// No workspace has this app id.
     #[error("no workspace with app id {0:?}")]
     UnknownWorkspace(String),
