@@ -1,0 +1,426 @@
+//! The handles an app holds: [`Client`] (all workspaces, the default one first) and
+//! [`Workspace`] (one of them). Cheap to clone, usable from any task or thread.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
+use authsync_host::details::JwtAuthenticationDetails;
+use authsync_host::error::{Error, StartError};
+use authsync_host::events::SyncEvent;
+use authsync_host::pending::PendingReport;
+use serde::Serialize;
+use smol::channel::Receiver;
+
+use crate::options::WorkspaceOptions;
+use crate::workspace::{Driver, Shared};
+
+/// One workspace (W1): its own core, state directory, listeners and tasks.
+///
+/// Inputs are `async`: they run the core step at once and resolve when its records are
+/// written. Once an input's future has been polled, the input is accepted: dropping
+/// the future does not undo it, and its records are still written.
+#[derive(Clone)]
+pub struct Workspace {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspace")
+            .field("app_id", &self.app_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Workspace {
+    /// The workspace's app id.
+    #[must_use]
+    pub fn app_id(&self) -> &str {
+        self.shared.app_id()
+    }
+
+    /// Tracks an event for the current user (V2).
+    ///
+    /// # Errors
+    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotDurable`],
+    /// [`Error::ShutDown`].
+    pub async fn track<A: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        attrs: &A,
+    ) -> Result<TrackReceipt, Error> {
+        Ok(self
+            .shared
+            .input(|core, now| core.handle_track(now, name, attrs))
+            .await??)
+    }
+
+    /// Identifies the current user (U2).
+    ///
+    /// # Errors
+    /// [`Error::Identify`] for an empty or over-long identifier.
+    pub async fn identify(&self, identifier: &str) -> Result<Outcome, Error> {
+        Ok(self
+            .shared
+            .input(|core, now| core.handle_identify(now, identifier))
+            .await??)
+    }
+
+    /// Passes a token for an identifier (T1, T2, V1): the seed's `passAuthenticationDetails`.
+    ///
+    /// # Errors
+    /// [`Error::AuthDetails`] for a malformed token or V1 misuse in `Test`.
+    pub async fn pass_authentication_details(
+        &self,
+        details: &JwtAuthenticationDetails,
+    ) -> Result<Outcome, Error> {
+        Ok(self
+            .shared
+            .input(|core, now| {
+                core.handle_authentication_details(now, &details.token, &details.identifier)
+            })
+            .await??)
+    }
+
+    /// Registers an authentication listener (called in order, one at a time, on the
+    /// workspace's teller task; one that panics is logged and skipped).
+    pub fn register_authentication_listener(
+        &self,
+        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
+    ) {
+        self.shared.register_listener(Arc::new(listener));
+    }
+
+    /// The notices as a stream, for callers who prefer
+    /// `while let Some(notice) = notices.next().await`. Each call gives a stream of its
+    /// own that hears every notice from then on.
+    #[must_use]
+    pub fn notices(&self) -> Receiver<AuthNotice> {
+        let (sender, receiver) = smol::channel::unbounded();
+        self.shared
+            .register_listener(Arc::new(move |notice: &AuthNotice| {
+                let _ = sender.try_send(notice.clone());
+            }));
+        receiver
+    }
+
+    /// Registers an observer of the sync timeline.
+    pub fn add_observer(&self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) {
+        self.shared.add_observer(Arc::new(observer));
+    }
+
+    /// Logs the identified user out (L1–L5).
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub async fn logout(&self) -> Result<Outcome, Error> {
+        self.shared.input(|core, now| core.handle_logout(now)).await
+    }
+
+    /// Starts a session (SS1).
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub async fn session_start(&self) -> Result<(), Error> {
+        self.shared
+            .input(|core, now| core.handle_session_start(now))
+            .await
+    }
+
+    /// Seals the open batch so that it goes as soon as the rules allow.
+    ///
+    /// # Errors
+    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    pub async fn flush(&self) -> Result<(), Error> {
+        self.shared.input(|core, now| core.handle_flush(now)).await
+    }
+
+    /// Flushes, then waits until nothing more can be sent within `timeout`.
+    ///
+    /// # Errors
+    /// As [`Workspace::flush`].
+    pub async fn flush_and_wait(&self, timeout: Duration) -> Result<PendingReport, Error> {
+        self.flush().await?;
+        Ok(self.shared.wait_settled(timeout).await)
+    }
+
+    /// Waits until nothing more can be sent within `timeout`, without flushing.
+    pub async fn wait_settled(&self, timeout: Duration) -> PendingReport {
+        self.shared.wait_settled(timeout).await
+    }
+
+    /// What is pending right now.
+    #[must_use]
+    pub fn pending(&self) -> PendingReport {
+        self.shared.report()
+    }
+
+    /// Running totals of the install (D1).
+    #[must_use]
+    pub fn totals(&self) -> Totals {
+        self.shared.read(authsync_core::Client::totals)
+    }
+
+    /// The user new events belong to.
+    #[must_use]
+    pub fn current_user(&self) -> Owner {
+        self.shared.read(|core| core.current_user().clone())
+    }
+
+    /// Whether a lockout holds (A3).
+    #[must_use]
+    pub fn is_locked_out(&self) -> bool {
+        self.shared.read(authsync_core::Client::is_locked_out)
+    }
+
+    /// The install's seed (U1).
+    #[must_use]
+    pub fn seed(&self) -> u64 {
+        self.shared.read(authsync_core::Client::seed)
+    }
+
+    async fn shutdown(&self, deadline: Instant) -> PendingReport {
+        let _ = self.flush().await;
+        let report = self
+            .shared
+            .wait_settled(deadline.saturating_duration_since(Instant::now()))
+            .await;
+        self.shared.stop(deadline).await;
+        report
+    }
+}
+
+struct Inner {
+    default: Workspace,
+    others: RwLock<BTreeMap<String, Workspace>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.default.shared.stop_soon();
+        for workspace in self
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            workspace.shared.stop_soon();
+        }
+    }
+}
+
+/// The app's handle: a default workspace and any others added (W1). Methods without a
+/// workspace act on the default one. When the last clone is dropped, the workspaces
+/// stop after their current request and their drivers finish.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use authsync_async::{Client, JwtAuthenticationDetails, WorkspaceOptions};
+/// use authsync_core::Config;
+///
+/// smol::block_on(async {
+///     let config = Config::new("app-123", "https://ingest.example.com").with_jwt(true);
+///     let (client, driver) = Client::start(WorkspaceOptions::new(config)).await?;
+///     smol::spawn(driver).detach();
+///     client.identify("user-42").await?;
+///     let _ = client.pass_authentication_details(&JwtAuthenticationDetails::new("eyJ...", "user-42")).await;
+///     client.track("purchase", &serde_json::json!({"sku": "A1"})).await?;
+///     let _ = client.shutdown(Duration::from_secs(5)).await;
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let others: Vec<String> = self
+            .inner
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        f.debug_struct("Client")
+            .field("default", &self.inner.default.app_id())
+            .field("others", &others)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Client {
+    type Target = Workspace;
+
+    /// The default workspace's methods are the client's.
+    fn deref(&self) -> &Workspace {
+        &self.inner.default
+    }
+}
+
+impl Client {
+    /// Starts a client with its default workspace: opens and restores its state off the
+    /// executor. Returns the client and the workspace's [`Driver`], which must be
+    /// spawned (or awaited) for anything to be sent.
+    ///
+    /// # Errors
+    /// [`StartError`] when the configuration is invalid or the state cannot be opened.
+    pub async fn start(default: WorkspaceOptions) -> Result<(Self, Driver), StartError> {
+        let (shared, driver) = Shared::start(default).await?;
+        let client = Self {
+            inner: Arc::new(Inner {
+                default: Workspace { shared },
+                others: RwLock::new(BTreeMap::new()),
+            }),
+        };
+        Ok((client, driver))
+    }
+
+    /// Starts a client and spawns its driver on smol's global executor.
+    ///
+    /// # Errors
+    /// As [`Client::start`].
+    pub async fn spawn(default: WorkspaceOptions) -> Result<Self, StartError> {
+        let (client, driver) = Self::start(default).await?;
+        smol::spawn(driver).detach();
+        Ok(client)
+    }
+
+    /// Adds a workspace, named by its app id; returns it and its [`Driver`].
+    ///
+    /// # Errors
+    /// [`StartError::DuplicateWorkspace`], or as [`Client::start`].
+    pub async fn add_workspace(
+        &self,
+        options: WorkspaceOptions,
+    ) -> Result<(Workspace, Driver), StartError> {
+        let app_id = options.app_id().to_owned();
+        let taken = |others: &BTreeMap<String, Workspace>| {
+            app_id == self.inner.default.app_id() || others.contains_key(&app_id)
+        };
+        if taken(
+            &self
+                .inner
+                .others
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
+        ) {
+            return Err(StartError::DuplicateWorkspace(app_id));
+        }
+        let (shared, driver) = Shared::start(options).await?;
+        let workspace = Workspace { shared };
+        let mut others = self
+            .inner
+            .others
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if taken(&others) {
+            workspace.shared.stop_soon();
+            return Err(StartError::DuplicateWorkspace(app_id));
+        }
+        others.insert(app_id, workspace.clone());
+        Ok((workspace, driver))
+    }
+
+    /// The workspace with this app id.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`].
+    pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
+        if app_id == self.inner.default.app_id() {
+            return Ok(self.inner.default.clone());
+        }
+        self.inner
+            .others
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(app_id)
+            .cloned()
+            .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
+    }
+
+    /// The seed's `passAuthenticationDetails(details, workspaceId)`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`], or as [`Workspace::pass_authentication_details`].
+    pub async fn pass_authentication_details_to(
+        &self,
+        details: &JwtAuthenticationDetails,
+        workspace: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        match workspace {
+            None => {
+                self.inner
+                    .default
+                    .pass_authentication_details(details)
+                    .await
+            }
+            Some(app_id) => {
+                self.workspace(app_id)?
+                    .pass_authentication_details(details)
+                    .await
+            }
+        }
+    }
+
+    /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownWorkspace`].
+    pub fn register_authentication_listener_to(
+        &self,
+        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
+        workspace: Option<&str>,
+    ) -> Result<(), Error> {
+        match workspace {
+            None => self
+                .inner
+                .default
+                .register_authentication_listener(listener),
+            Some(app_id) => self
+                .workspace(app_id)?
+                .register_authentication_listener(listener),
+        }
+        Ok(())
+    }
+
+    fn all_workspaces(&self) -> Vec<Workspace> {
+        let mut workspaces = vec![self.inner.default.clone()];
+        workspaces.extend(
+            self.inner
+                .others
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
+        workspaces
+    }
+
+    /// Stops every workspace after its current request (waiting at most `timeout`),
+    /// without flushing: what is pending stays in the state directories.
+    pub async fn close(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        for workspace in self.all_workspaces() {
+            workspace.shared.stop(deadline).await;
+        }
+    }
+
+    /// Flushes every workspace, waits until each has sent what it can (at most until
+    /// `timeout` from now), stops them and syncs the journals.
+    pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
+        let deadline = Instant::now() + timeout;
+        let mut reports = Vec::new();
+        for workspace in self.all_workspaces() {
+            let report = workspace.shutdown(deadline).await;
+            reports.push((workspace.app_id().to_owned(), report));
+        }
+        reports
+    }
+}
