@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod async_smol;
 pub mod blocking;
 pub mod driver;
 pub mod env;
