@@ -118,6 +118,9 @@ struct InFlight {
 /// [`is_locked_out`]: Client::is_locked_out
 /// [`outlook`]: Client::outlook
 /// [`snapshot`]: Client::snapshot
+// `Clone` lets the model tests' explorer branch a client at every state instead of
+// replaying each path from the start; it is not part of the stable API.
+#[cfg_attr(feature = "_internal_test_exports", derive(Clone))]
 pub struct Client {
     config: ValidConfig,
     state: DurableState,
