@@ -10,4 +10,5 @@
 pub mod demo;
 pub mod output;
 pub mod run;
-pub mod script;
+
+pub use authsync_script as script;

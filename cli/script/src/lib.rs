@@ -2,7 +2,11 @@
 //!
 //! Parsing only: a line is an [`Op`], nothing (a blank line), or a [`ScriptError`]
 //! naming what is wrong. Never panics, whatever the bytes (the `script` fuzz target
-//! holds it to that).
+//! holds it to that). A crate of its own so that the fuzz targets reach it without
+//! the command's other dependencies.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::{Map, Value};
 use std::fmt;
@@ -126,7 +130,7 @@ impl std::error::Error for ScriptError {}
 /// Parses one line; `Ok(None)` for a blank line, which is skipped.
 ///
 /// ```
-/// use authsync_cli::script::{parse_line, Op, ScriptError};
+/// use authsync_script::{parse_line, Op, ScriptError};
 /// assert_eq!(parse_line(r#"{"op":"wait","ms":5}"#), Ok(Some(Op::Wait { ms: 5 })));
 /// assert_eq!(parse_line("   "), Ok(None));
 /// assert_eq!(parse_line(r#"{"op":"jump"}"#), Err(ScriptError::UnknownOp("jump".into())));
