@@ -106,6 +106,9 @@ pub(crate) struct Envelope {
     pub(crate) app_id: String,
 }
 
+/// The envelope's fixed text, rounded up (S1: a body never passes the byte limit).
+const ENVELOPE_TEXT_BYTES: usize = 80;
+
 /// Longest decimal `u64`: the batch number part of a batch id.
 const MAX_NUMBER_DIGITS: usize = 20;
 
@@ -137,7 +140,10 @@ impl Envelope {
     fn prefix_len_bound(&self, owner: &Owner) -> usize {
         // Escaping grows a string at most six-fold (`\u00XX`), plus its quotes.
         let json_str_bound = |s: &str| s.len() * 6 + 2;
-        64 + self.install_id.len()
+        // The fixed text (`{"batch_id":"`, the dash of the id, `","app_id":`,
+        // `,"user":{"type":"identified","id":` and `},"events":[`) is 71 bytes.
+        ENVELOPE_TEXT_BYTES
+            + self.install_id.len()
             + MAX_NUMBER_DIGITS
             + json_str_bound(&self.app_id)
             + json_str_bound(owner.id())
@@ -318,6 +324,26 @@ mod tests {
     }
 
     #[test]
+    fn s1_overhead_bound_holds_for_the_worst_escaping_and_stays_close() {
+        // Control characters escape six-fold: the worst case of the bound.
+        let envelope = Envelope {
+            install_id: "00ff00ff00ff00ff".into(),
+            app_id: "\u{1}".repeat(40),
+        };
+        let owner = Owner::Identified("\u{1}".repeat(50));
+        let body = envelope
+            .seal(u64::MAX, owner.clone(), &EventRun::default())
+            .body;
+        let bound = envelope.overhead_bound(&owner);
+        assert!(body.len() <= bound, "{} > {bound}", body.len());
+        assert!(
+            bound - body.len() <= 64,
+            "a loose bound seals batches early: {bound} for {}",
+            body.len()
+        );
+    }
+
+    #[test]
     fn a5_split_gives_the_odd_event_to_the_first_half() {
         let batch = envelope().seal(1, Owner::Anonymous("x".into()), &run_of(&["{}", "[]", "1"]));
         let [first, second] = batch.split(&envelope(), 5, 6);
@@ -345,6 +371,20 @@ mod tests {
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![3, 1]).is_none());
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 9]).is_none());
         assert!(EventRun::from_parts(Vec::new(), Vec::new()).is_some());
+        // An end before its start, or an event not preceded by a comma.
+        assert!(EventRun::from_parts(b"a,b,c".to_vec(), vec![1, 1, 5]).is_none());
+        assert!(EventRun::from_parts(b"abc".to_vec(), vec![1, 3]).is_none());
+        assert!(
+            PersistedOpenBatch {
+                owner: Owner::Anonymous("x".into()),
+                first_unix_ms: 0,
+                joined: Bytes::new(),
+                ends: Vec::new(),
+            }
+            .into_open()
+            .is_none(),
+            "an empty open batch is no open batch"
+        );
         let batch = envelope().seal(
             2,
             Owner::Anonymous("x".into()),

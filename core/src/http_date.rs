@@ -131,8 +131,23 @@ mod tests {
             "Sun, 06 Nov 1969 08:49:37 GMT",
             "Sun, 06 Nov 1994 08:49 GMT",
             "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "Sun 06 Nov 1994 08:49:37 GMT",
+            "Sunday 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:60:00 GMT",
+            "Sun, 06 Nov 1994 08:49:61 GMT",
+            "Sun, 00 Nov 1994 08:49:37 GMT",
         ] {
             assert_eq!(parse_http_date(value), None, "{value}");
         }
+        assert!(parse_http_date("Sun, 06 Nov 1994 23:59:60 GMT").is_some());
+    }
+
+    #[test]
+    fn a4_rfc850_two_digit_years_pick_the_nearest_century() {
+        let year_start = |value: &str| parse_http_date(value).map(|s| s / 86_400);
+        // 2030-01-01, 1970-01-01 and 2069-01-01, in days since the epoch.
+        assert_eq!(year_start("Tuesday, 01-Jan-30 00:00:00 GMT"), Some(21_915));
+        assert_eq!(year_start("Thursday, 01-Jan-70 00:00:00 GMT"), Some(0));
+        assert_eq!(year_start("Thursday, 01-Jan-69 00:00:00 GMT"), Some(36_160));
     }
 }

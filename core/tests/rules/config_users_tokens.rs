@@ -229,3 +229,54 @@ fn t3_tokens_are_never_printed_whole() {
         "a prefix helps debugging"
     );
 }
+
+#[test]
+fn t3_a_clients_debug_shows_no_token() {
+    let mut h = Harness::new(jwt_config());
+    let token = good_token("alice", 1);
+    h.identify("alice");
+    h.pass_token(&token, "alice");
+    let shown = format!("{:?}", h.client);
+    assert!(shown.starts_with("Client"), "{shown}");
+    assert!(
+        shown.contains("identified:alice") || shown.contains("alice"),
+        "{shown}"
+    );
+    assert!(!shown.contains(&token), "a token printed whole: {shown}");
+}
+
+#[test]
+fn u2_t1_identifiers_of_up_to_1024_bytes_are_accepted() {
+    let mut h = Harness::new(jwt_config());
+    let longest = "i".repeat(authsync_core::MAX_IDENTIFIER_BYTES);
+    let too_long = "i".repeat(authsync_core::MAX_IDENTIFIER_BYTES + 1);
+    let token = good_token("i", 1);
+    assert_eq!(
+        h.client
+            .handle_authentication_details(h.now, &token, &longest),
+        Ok(Outcome::Applied)
+    );
+    assert_eq!(
+        h.client
+            .handle_authentication_details(h.now, &token, &too_long),
+        Err(AuthDetailsError::IdentifierTooLong { len: 1025 })
+    );
+    assert_eq!(
+        h.client.handle_identify(h.now, &longest),
+        Ok(Outcome::Applied)
+    );
+    assert_eq!(
+        h.client.handle_identify(h.now, &too_long),
+        Err(IdentifyError::IdentifierTooLong { len: 1025 })
+    );
+}
+
+#[test]
+fn u1_the_seed_and_the_record_sequence_are_reported() {
+    let mut h = Harness::new(config().with_seed(4_242));
+    assert_eq!(h.client.seed(), 4_242);
+    assert_eq!(h.client.lsn(), 1, "the install record");
+    h.track("e");
+    assert_eq!(h.client.lsn(), 2);
+    assert_eq!(h.restored().seed(), 4_242, "kept across restarts");
+}

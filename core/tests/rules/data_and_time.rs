@@ -399,3 +399,129 @@ fn time_going_backwards_or_to_the_extremes_never_panics() {
     let totals = h.client.totals();
     assert_eq!(totals.tracked, 4);
 }
+
+#[test]
+fn d1_drop_reasons_owners_and_damage_print_as_the_spec_names_them() {
+    use authsync_core::{DamageKind, DropReason, Owner};
+    assert_eq!(
+        DropReason::Rejected { status: 400 }.to_string(),
+        "rejected (400)"
+    );
+    assert_eq!(DropReason::Overflow.to_string(), "overflow");
+    assert_eq!(
+        DropReason::LoggedOutAuthFailure.to_string(),
+        "logged_out_auth_failure"
+    );
+    assert_eq!(
+        Owner::Anonymous("anon-1".into()).to_string(),
+        "anonymous:anon-1"
+    );
+    assert_eq!(DamageKind::Truncated.to_string(), "truncated frame");
+    assert_eq!(
+        DamageKind::UnknownVersion(9).to_string(),
+        "unknown format version 9"
+    );
+}
+
+#[test]
+fn d2_a_damaged_frame_after_good_ones_says_how_much_to_truncate() {
+    let mut h = Harness::new(config());
+    h.track("e");
+    let mut journal = Vec::new();
+    for record in &h.journal {
+        record.encode(&mut journal);
+    }
+    let mut first = Vec::new();
+    h.journal[0].encode(&mut first);
+    let last = journal.len() - 1;
+    journal[last] ^= 1;
+    let damage = JournalReader::new(&journal)
+        .find_map(Result::err)
+        .expect("the flipped bit is found");
+    assert_eq!(damage.offset, first.len());
+    assert_eq!(damage.remaining, journal.len() - first.len());
+}
+
+#[test]
+fn dt2_the_outlook_says_when_the_next_request_would_go() {
+    let mut h = Harness::new(jwt_config());
+    assert_eq!(
+        h.client.outlook().next_send_mono_ms,
+        None,
+        "nothing pending"
+    );
+    h.track("e");
+    assert_eq!(
+        h.client.outlook().next_send_mono_ms,
+        Some(h.now.mono_ms + 20_000),
+        "when the flush interval runs out"
+    );
+    h.flush();
+    assert!(h.client.outlook().in_flight);
+    h.respond(503, &[("retry-after", "30")], "");
+    let outlook = h.client.outlook();
+    assert!(!outlook.in_flight);
+    assert_eq!(outlook.next_send_mono_ms, Some(h.now.mono_ms + 30_000));
+    h.advance(30_000);
+    h.ok();
+    h.identify("alice");
+    h.track("a");
+    h.flush();
+    assert_eq!(
+        h.client.outlook().next_send_mono_ms,
+        None,
+        "waiting for a token sends nothing"
+    );
+}
+
+#[test]
+fn r1_the_notice_says_whether_the_token_expired_or_is_about_to() {
+    let mut h = Harness::new(jwt_config());
+    h.identify("alice");
+    let notices = |h: &mut Harness, exp: u64, n: u32| {
+        let outcome =
+            h.client
+                .handle_authentication_details(h.now, &token("alice", exp, n), "alice");
+        assert_eq!(outcome, Ok(authsync_core::Outcome::Applied));
+        std::iter::from_fn(|| h.client.poll_action())
+            .filter_map(|a| match a {
+                Action::Notify(n) => Some(n.message),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let past = notices(&mut h, T0_UNIX_MS / 1000 - 10, 1);
+    assert!(past[0].contains("expired at"), "{past:?}");
+    let soon = notices(&mut h, T0_UNIX_MS / 1000 + 10, 2);
+    assert!(soon[0].contains("expires at"), "{soon:?}");
+}
+
+#[test]
+fn a4_a_backoff_for_data_that_was_dropped_wakes_no_one() {
+    let mut h = Harness::new(
+        config()
+            .with_batch_limits(3, 128 * 1024)
+            .with_max_pending_events(2),
+    );
+    h.track_n(2);
+    h.flush();
+    h.respond(503, &[("retry-after", "5")], "");
+    assert_eq!(h.client.poll_timeout().unwrap().reason, WakeReason::Backoff);
+    assert_eq!(h.track("x"), vec![dropped("overflow", 2)]);
+    assert_eq!(
+        h.client.poll_timeout().map(|w| w.reason),
+        Some(WakeReason::FlushInterval),
+        "the backed-off batch is gone; only the open batch's interval remains"
+    );
+}
+
+#[test]
+fn v2_attributes_of_exactly_32_kib_are_accepted() {
+    assert_eq!(authsync_core::MAX_ATTRIBUTES_BYTES, 32 * 1024);
+    let mut h = Harness::new(config());
+    // `{"k":"…"}` is 8 bytes around the value.
+    let fits = json!({ "k": "x".repeat(32 * 1024 - 8) });
+    let over = json!({ "k": "x".repeat(32 * 1024 - 7) });
+    assert!(h.client.handle_track(h.now, "e", &fits).is_ok());
+    assert!(h.client.handle_track(h.now, "e", &over).is_err());
+}

@@ -132,3 +132,20 @@ fn l5_logout_while_anonymous_changes_nothing() {
     assert_eq!(h.client.lsn(), lsn);
     assert_eq!(anon(&h.client), anonymous);
 }
+
+#[test]
+fn l2_a_401_after_logout_deletes_the_users_data_with_jwt_disabled_too() {
+    let mut h = Harness::new(config());
+    h.identify("alice");
+    h.track_n(2);
+    h.flush();
+    h.logout();
+    assert_eq!(
+        h.unauthorized("UNKNOWN"),
+        vec![
+            notify("UNKNOWN", None, None),
+            dropped("logged_out_auth_failure", 2)
+        ]
+    );
+    assert_eq!(h.client.totals().pending(), 0);
+}

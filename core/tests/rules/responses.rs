@@ -408,3 +408,27 @@ fn v3_any_response_bytes_are_accepted_without_panicking() {
         vec![notify("UNKNOWN", None, None)]
     );
 }
+
+#[test]
+fn a2_error_codes_keep_their_published_numbers_and_wire_names() {
+    use authsync_core::ErrorCode;
+    assert_eq!(ErrorCode::DecryptionFailed.numeric(), Some(4000));
+    assert_eq!(ErrorCode::HeaderTypeIncompatible.numeric(), Some(4001));
+    assert_eq!(ErrorCode::TimeConstraintFailure.numeric(), Some(4010));
+    assert_eq!(ErrorCode::InvalidSignature.numeric(), None);
+    for code in [
+        ErrorCode::IdentifierMismatch,
+        ErrorCode::TokenExpiring,
+        ErrorCode::Other("SHINY".into()),
+    ] {
+        assert_eq!(code.to_string(), code.as_str());
+    }
+}
+
+#[test]
+fn a7_request_ids_and_wake_reasons_read_in_one_line() {
+    assert_eq!(RequestId(3).to_string(), "#3");
+    assert_eq!(WakeReason::FlushInterval.to_string(), "flush interval");
+    assert_eq!(WakeReason::Backoff.to_string(), "backoff");
+    assert_eq!(WakeReason::RefreshAhead.to_string(), "refresh-ahead");
+}
