@@ -278,6 +278,20 @@ pub struct TokenName {
     pub expired: bool,
 }
 
+impl TokenName {
+    /// Its `exp`, in ms from the start of a simulation: a day before it when expired,
+    /// ten years after it when good (never within the refresh-ahead window of a run).
+    #[must_use]
+    pub const fn exp_from_start_ms(self) -> i64 {
+        let day_ms = 86_400_000;
+        if self.expired {
+            -day_ms
+        } else {
+            3_650 * day_ms
+        }
+    }
+}
+
 /// A concrete step: an [`Input`] with its token chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {

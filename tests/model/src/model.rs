@@ -15,10 +15,13 @@
 //! core announced (through `poll_timeout`) and checks that it lies within A4's bounds
 //! ([`Prediction::backoff_bounds`]).
 
-use authsync_core::{DropReason, IgnoredBecause, Outcome};
+use authsync_core::{DropReason, IgnoredBecause, Outcome, WakeReason};
 
 use crate::alphabet::{Breadth, Input, RETRY_AFTER_S, Reply, Step, TokenChoice, TokenName, User};
 use crate::observe::{Happening, Predicted};
+
+/// The refresh-ahead window (R1): the core's default, 60 s.
+pub const REFRESH_AHEAD_MS: i64 = 60_000;
 
 /// The model's name for a batch; the core's batch ids are paired with these.
 pub type BatchKey = u32;
@@ -264,6 +267,42 @@ impl Model {
     #[must_use]
     pub const fn locked_out(&self) -> bool {
         self.auth_failures >= self.settings.max_auth_failures
+    }
+
+    /// When the client must next be woken, in ms since the start, and why (DT2): the
+    /// open batch's flush interval (S1), a running backoff while data waits for it
+    /// (A4), or the refresh-ahead instant of a token that matters (R1). The earliest;
+    /// on a tie, in that order.
+    #[must_use]
+    pub fn next_wakeup(&self) -> Option<(u64, WakeReason)> {
+        let flush = self.open.as_ref().map(|o| {
+            (
+                o.first_ms + self.settings.flush_interval_ms,
+                WakeReason::FlushInterval,
+            )
+        });
+        let backoff = self
+            .backoff_until
+            .filter(|_| !self.queue.is_empty())
+            .map(|until| (until, WakeReason::Backoff));
+        let refresh = User::ALL
+            .into_iter()
+            .filter(|&u| self.current == Party::User(u) || self.has_pending(Party::User(u)))
+            .filter_map(|u| {
+                let record = self.tokens[u.index()]?;
+                let usable = self.usable_token(u)?;
+                let warn_at = usable.exp_from_start_ms() - REFRESH_AHEAD_MS;
+                (!record.expiry_told)
+                    .then(|| u64::try_from(warn_at).ok())
+                    .flatten()
+                    .filter(|&at| at > self.now_ms)
+            })
+            .min()
+            .map(|at| (at, WakeReason::RefreshAhead));
+        [flush, backoff, refresh]
+            .into_iter()
+            .flatten()
+            .reduce(|earliest, next| if next.0 < earliest.0 { next } else { earliest })
     }
 
     /// The inputs that make sense now (see [`crate::alphabet::inputs`]).

@@ -237,6 +237,15 @@ impl Runner {
                 "state (tracked, acked, dropped, pending, locked out, auth failures, in flight): core {core:?}, model {predicted:?}"
             )));
         }
+        let wakeup = client
+            .poll_timeout()
+            .map(|w| (Sim::elapsed_at(w.at_mono_ms), w.reason));
+        if wakeup != model.next_wakeup() {
+            return Err(Fault::Disagreement(format!(
+                "DT2: the core wants waking at {wakeup:?} (ms since the start), the model at {:?}",
+                model.next_wakeup()
+            )));
+        }
         if !self.names.bind_owner(&model.current, client.current_user()) {
             return Err(Fault::Disagreement(format!(
                 "current user: core {}, model {:?}",

@@ -13,7 +13,7 @@ use authsync_core::{
 use bytes::Bytes;
 
 use crate::alphabet::{Reply, Step, TokenName, User};
-use crate::model::Settings;
+use crate::model::{REFRESH_AHEAD_MS, Settings};
 
 /// The wall clock when a simulation starts: 2023-11-14T22:13:20Z.
 pub const T0_UNIX_MS: u64 = 1_700_000_000_000;
@@ -27,7 +27,7 @@ pub const APP_ID: &str = "app-model";
 /// The seed of every simulated install.
 pub const SEED: u64 = 7;
 
-/// The core's configuration for `settings`: `Live`, refresh-ahead at its default 60 s.
+/// The core's configuration for `settings`: `Live`, refresh-ahead at 60 s (its default).
 #[must_use]
 pub fn config(settings: &Settings) -> Config {
     let ms = std::time::Duration::from_millis;
@@ -41,6 +41,7 @@ pub fn config(settings: &Settings) -> Config {
         .with_max_auth_failures(settings.max_auth_failures)
         .with_flush_interval(ms(settings.flush_interval_ms))
         .with_backoff(ms(settings.backoff_base_ms), ms(settings.backoff_cap_ms))
+        .with_refresh_ahead(ms(REFRESH_AHEAD_MS.unsigned_abs()))
         .with_seed(SEED)
 }
 
@@ -49,12 +50,7 @@ pub fn config(settings: &Settings) -> Config {
 /// [`token_name`] can read it back.
 #[must_use]
 pub fn token_string(name: TokenName) -> String {
-    let day_s = 86_400;
-    let exp = if name.expired {
-        T0_UNIX_MS / 1_000 - day_s
-    } else {
-        T0_UNIX_MS / 1_000 + 3_650 * day_s
-    };
+    let exp = T0_UNIX_MS.saturating_add_signed(name.exp_from_start_ms()) / 1_000;
     let header = base64url(br#"{"alg":"RS256","typ":"JWT"}"#);
     let payload =
         base64url(format!(r#"{{"sub":"{}","exp":{exp}}}"#, name.user.identifier()).as_bytes());
@@ -189,6 +185,12 @@ impl Sim {
     #[must_use]
     pub const fn now(&self) -> Now {
         Self::at(self.elapsed_ms)
+    }
+
+    /// Milliseconds since the start at monotonic instant `mono_ms`.
+    #[must_use]
+    pub const fn elapsed_at(mono_ms: u64) -> u64 {
+        mono_ms.saturating_sub(T0_MONO_MS)
     }
 
     /// The client.
