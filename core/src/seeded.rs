@@ -66,6 +66,16 @@ mod tests {
         assert_eq!(anonymous_id(7, 0).len(), "anon-".len() + 32);
     }
 
+    /// D2, S3: a restored install recomputes its ids from its seed, so the function
+    /// may never change between versions, or an upgraded install would resend its
+    /// pending batches under new ids.
+    #[test]
+    fn ids_and_jitter_are_the_same_in_every_version() {
+        assert_eq!(install_id(7), "1c38884845f0a5d9");
+        assert_eq!(anonymous_id(7, 1), "anon-9c1c3555c4ab1ff2addec76aad42bbb9");
+        assert_eq!(jitter(7, 3, 999_999), 488_166);
+    }
+
     #[test]
     fn jitter_stays_in_range() {
         for n in 0..1_000 {

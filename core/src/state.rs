@@ -428,3 +428,66 @@ impl PersistedState {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn state_with(changes: Vec<Change>) -> DurableState {
+        let mut state = DurableState::genesis("app".into(), 1);
+        for change in changes {
+            let record = Record::new(state.lsn + 1, change);
+            state.apply(&record).unwrap();
+        }
+        state
+    }
+
+    fn event() -> Change {
+        Change::EventAdded {
+            unix_ms: 0,
+            event: Bytes::from_static(b"{}"),
+        }
+    }
+
+    fn applies(state: &DurableState, change: Change) -> bool {
+        let mut state = state.clone();
+        let record = Record::new(state.lsn + 1, change);
+        state.apply(&record).is_ok()
+    }
+
+    #[test]
+    fn d3_trims_that_cannot_have_been_made_live_are_refused_on_restore() {
+        let open = state_with(vec![event(), event()]);
+        let trim_open = |events| Change::Trimmed {
+            batch: None,
+            events,
+        };
+        assert!(!applies(&open, trim_open(0)));
+        assert!(!applies(&open, trim_open(3)));
+        let mut trimmed = open.clone();
+        trimmed
+            .apply(&Record::new(open.lsn + 1, trim_open(1)))
+            .unwrap();
+        assert_eq!(trimmed.pending_events(), 1, "one event left open");
+        assert!(trimmed.open.is_some());
+        assert_eq!(trimmed.totals.dropped, 1);
+
+        let sealed = state_with(vec![event(), event(), Change::Sealed]);
+        let trim_sealed = |events| Change::Trimmed {
+            batch: Some(1),
+            events,
+        };
+        assert!(!applies(&sealed, trim_sealed(0)));
+        assert!(!applies(&sealed, trim_sealed(3)));
+        assert!(applies(&sealed, trim_sealed(2)));
+        let attempted = state_with(vec![
+            event(),
+            event(),
+            Change::Sealed,
+            Change::Attempted { batch: 1 },
+        ]);
+        assert!(!applies(&attempted, trim_sealed(1)), "its id may be known");
+    }
+}

@@ -525,3 +525,71 @@ fn v2_attributes_of_exactly_32_kib_are_accepted() {
     assert!(h.client.handle_track(h.now, "e", &fits).is_ok());
     assert!(h.client.handle_track(h.now, "e", &over).is_err());
 }
+
+#[test]
+fn r1_a_token_of_someone_without_data_is_not_warned_about_while_others_track() {
+    let mut h = Harness::new(jwt_config());
+    h.track("anonymous data in the open batch");
+    let expired = token("bob", T0_UNIX_MS / 1000 - 10, 1);
+    assert_eq!(
+        h.pass_token(&expired, "bob"),
+        vec![],
+        "bob is neither current nor has pending data"
+    );
+}
+
+#[test]
+fn d2_a_snapshot_after_acks_and_drops_restores_exactly() {
+    let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+    eventful(&mut h);
+    let totals = h.client.totals();
+    assert!(totals.acked > 0 && totals.dropped > 0 && totals.acked != totals.dropped);
+    let snapshot =
+        authsync_core::Snapshot::from_bytes(h.client.snapshot().as_bytes().to_vec()).unwrap();
+    let restored = Client::restore(h.config.clone(), h.now, Some(&snapshot), []).unwrap();
+    assert_eq!(restored.snapshot(), h.client.snapshot());
+    assert_eq!(restored.totals(), totals);
+}
+
+#[test]
+fn d2_snapshot_files_are_checked_before_use() {
+    use authsync_core::Snapshot;
+    let h = Harness::new(config());
+    let good = h.client.snapshot().as_bytes().to_vec();
+    assert!(Snapshot::from_bytes(good.clone()).is_ok());
+    let mut wrong_magic = good.clone();
+    wrong_magic[0] = b'X';
+    assert!(Snapshot::from_bytes(wrong_magic).is_err());
+    assert!(
+        Snapshot::from_bytes(good[..5].to_vec()).is_err(),
+        "cut inside the header"
+    );
+    // A header with an empty payload is well-formed (its state is not, on restore).
+    let mut header_only = good[..13].to_vec();
+    header_only.extend_from_slice(&0u32.to_le_bytes());
+    let header_only = Snapshot::from_bytes(header_only).unwrap();
+    assert_eq!(header_only.lsn(), h.client.lsn());
+    assert!(Client::restore(h.config.clone(), h.now, Some(&header_only), []).is_err());
+    let shown = format!("{header_only:?}");
+    assert!(
+        shown.contains("lsn: 1") && shown.contains("bytes: 17"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn d3_acknowledged_events_no_longer_count_against_the_bound() {
+    let mut h = Harness::new(
+        config()
+            .with_batch_limits(2, 128 * 1024)
+            .with_max_pending_events(4),
+    );
+    h.track_n(2);
+    h.ok();
+    let seen = h.track_n(4);
+    assert!(
+        seen.iter().all(|s| !matches!(s, Seen::Dropped { .. })),
+        "four pending events fit: {seen:?}"
+    );
+    assert_eq!(h.client.totals().pending(), 4);
+}

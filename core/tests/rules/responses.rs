@@ -432,3 +432,59 @@ fn a7_request_ids_and_wake_reasons_read_in_one_line() {
     assert_eq!(WakeReason::Backoff.to_string(), "backoff");
     assert_eq!(WakeReason::RefreshAhead.to_string(), "refresh-ahead");
 }
+
+#[test]
+fn a2_the_rejected_token_stays_refused_after_a_newer_one_arrives() {
+    let (mut h, first) = alice_in_flight(jwt_config());
+    h.unauthorized("INVALID_SIGNATURE");
+    h.pass_token(&good_token("alice", 2), "alice");
+    assert_eq!(
+        h.client
+            .handle_authentication_details(h.now, &first, "alice"),
+        Ok(authsync_core::Outcome::Ignored(
+            authsync_core::IgnoredBecause::RejectedToken
+        ))
+    );
+}
+
+#[test]
+fn a4_jitter_differs_from_one_wait_to_the_next() {
+    let (mut h, _) = alice_in_flight(jwt_config().with_backoff(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(1),
+    ));
+    let mut waits = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        h.transport_failure();
+        let wait = h.client.poll_timeout().unwrap().at_mono_ms - h.now.mono_ms;
+        assert!(wait <= 1_000);
+        waits.insert(wait);
+        h.advance(wait);
+    }
+    assert!(waits.len() > 4, "the same wait again and again: {waits:?}");
+}
+
+#[test]
+fn s3_batch_ids_after_a_split_are_never_reused() {
+    let mut h = Harness::new(config());
+    h.track("a");
+    h.flush();
+    h.ok();
+    h.track_n(3);
+    h.flush();
+    h.respond(413, &[], "");
+    h.ok();
+    h.ok();
+    h.track("after");
+    h.flush();
+    let ids: Vec<&str> = h.requests.iter().map(|r| r.batch_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [1, 2, 3, 4, 5]
+            .map(|n| h.batch_id(n))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "batch 2 split into 3 and 4; the next batch is 5"
+    );
+}
