@@ -193,6 +193,9 @@ mod tests {
             TokenError::TooLong { len: long.len() }
         );
         assert!(Token::parse("a-b.c_d.e0").is_ok());
+        assert_eq!(MAX_TOKEN_BYTES, 8 * 1024);
+        let longest = format!("a.b.{}", "c".repeat(MAX_TOKEN_BYTES - 4));
+        assert!(Token::parse(&longest).is_ok(), "exactly 8 KiB is allowed");
     }
 
     #[test]
@@ -201,6 +204,7 @@ mod tests {
         let shown = format!("{token:?} {token}");
         assert!(!shown.contains(token.expose()));
         assert!(shown.contains("eyJhbGci…"));
+        assert_eq!(token.to_string(), "eyJhbGci…");
     }
 
     #[test]
