@@ -656,6 +656,7 @@ impl Model {
                 }
             }
             // S5: once per episode, from the moment a batch of the user is sealed.
+            // "No token" is no token at all: a rejected one is A2's business.
             for user in User::ALL {
                 let has_sealed = self.queue.iter().any(|b| b.owner == Party::User(user));
                 if has_sealed
@@ -671,6 +672,8 @@ impl Model {
                 }
             }
             // R1: expired tokens are past the window; good ones never enter it here.
+            // Core's choice (`Client::refresh_ahead_candidates`): a newest token the
+            // server already rejected is not warned about.
             for user in User::ALL {
                 let matters =
                     self.current == Party::User(user) || self.has_pending(Party::User(user));
