@@ -1131,3 +1131,46 @@ const fn trim(batch: Option<u64>, events: u64) -> Change {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events_of_first_send(max_bytes: u32, second_event_bound: impl Fn(usize) -> usize) -> usize {
+        let config = Config::new("app", "http://127.0.0.1:9").with_batch_limits(100, max_bytes);
+        let now = Now::new(0, 0);
+        let mut client = Client::new(config, now).unwrap();
+        client
+            .handle_track(now, "e", &serde_json::json!({}))
+            .unwrap();
+        let bound = client.open_body_bound(client.state.open.as_ref().unwrap());
+        // The second event's padding that makes `bound + 1 + event` land where asked.
+        let target = second_event_bound(bound);
+        let pad = (0..4_096)
+            .find(|&n| {
+                let mut event = Vec::new();
+                let attrs = serde_json::json!({ "p": "x".repeat(n) });
+                encode_event(&mut event, 2, "e", 0, &attrs).unwrap();
+                bound + 1 + event.len() == target
+            })
+            .unwrap();
+        client
+            .handle_track(now, "e", &serde_json::json!({ "p": "x".repeat(pad) }))
+            .unwrap();
+        client.handle_flush(now);
+        std::iter::from_fn(|| client.poll_action())
+            .find_map(|a| match a {
+                Action::Send(request) => Some(request.events),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    /// S1: an event that brings the body's bound exactly to the byte limit still joins
+    /// the open batch; one byte more, and the open batch is sealed first.
+    #[test]
+    fn s1_the_byte_limit_is_inclusive() {
+        assert_eq!(events_of_first_send(2_048, |_| 2_048), 2);
+        assert_eq!(events_of_first_send(2_048, |_| 2_049), 1);
+    }
+}
