@@ -71,8 +71,3 @@ pub use record::{
 pub use state::Totals;
 pub use time::Now;
 pub use token::{MAX_TOKEN_BYTES, Token, unverified_expiry};
-
-/// The README's driver loop, compiled as a doctest so that it cannot drift from the API.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

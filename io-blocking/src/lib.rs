@@ -73,3 +73,9 @@ pub use options::{TokenProvider, WorkspaceOptions};
 pub fn token_expiry(token: &str) -> Result<Option<u64>, authsync_core::TokenError> {
     authsync_core::unverified_expiry(token)
 }
+
+/// The README's examples (the core's driver loop and this crate's API), compiled as
+/// doctests so that they cannot drift from the code.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
