@@ -216,19 +216,24 @@ impl Drop for Inner {
 /// workspace act on the default one. When the last clone is dropped, the workspaces
 /// stop after their current request and their drivers finish.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-/// use authsync_async::{Client, JwtAuthenticationDetails, WorkspaceOptions};
-/// use authsync_core::Config;
+/// use authsync_async::{Client, Config, JwtAuthenticationDetails, WorkspaceOptions};
+/// # use authsync_refserver::{RefServer, ServerConfig, keys, mint::{mint, Claims, MintOptions}};
+/// # let server = RefServer::start(ServerConfig::new().with_test_keys().access_log(false))?;
+/// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 + 600;
+/// # let token_from_your_backend = mint(&keys::rsa_a(), &Claims::for_subject("user-42").exp(exp), &MintOptions::new())?;
 ///
 /// smol::block_on(async {
-///     let config = Config::new("app-123", "https://ingest.example.com").with_jwt(true);
+///     let config = Config::new("app-123", server.url()).with_jwt(true);
 ///     let (client, driver) = Client::start(WorkspaceOptions::new(config)).await?;
 ///     smol::spawn(driver).detach();
-///     client.identify("user-42").await?;
-///     let _ = client.pass_authentication_details(&JwtAuthenticationDetails::new("eyJ...", "user-42")).await;
+///     let _ = client.identify("user-42").await?;
+///     let details = JwtAuthenticationDetails::new(token_from_your_backend, "user-42");
+///     let _ = client.pass_authentication_details(&details).await?;
 ///     client.track("purchase", &serde_json::json!({"sku": "A1"})).await?;
-///     let _ = client.shutdown(Duration::from_secs(5)).await;
+///     let reports = client.shutdown(Duration::from_secs(5)).await;
+///     assert_eq!(reports[0].1.pending_events, 0);
 ///     Ok::<(), Box<dyn std::error::Error>>(())
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -203,23 +203,29 @@ impl Drop for Inner {
 /// Cheap to clone; `Send + Sync`. When the last clone is dropped, the driver threads
 /// stop after their current request.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-/// use authsync_blocking::{Client, JwtAuthenticationDetails, WorkspaceOptions};
-/// use authsync_core::Config;
+/// use authsync_blocking::{Client, Config, JwtAuthenticationDetails, WorkspaceOptions};
 /// use serde_json::json;
+/// # use authsync_refserver::{RefServer, ServerConfig, keys, mint::{mint, Claims, MintOptions}};
+/// # let server = RefServer::start(ServerConfig::new().with_test_keys().access_log(false))?;
+/// # let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64 + 600;
+/// # let token_from_your_backend = mint(&keys::rsa_a(), &Claims::for_subject("user-42").exp(exp), &MintOptions::new())?;
+/// # let state = tempfile::tempdir()?;
 ///
-/// let config = Config::new("app-123", "https://ingest.example.com").with_jwt(true);
-/// let client = Client::start(WorkspaceOptions::new(config).state_dir("/var/lib/myapp/authsync"))?;
+/// let config = Config::new("app-123", server.url()).with_jwt(true);
+/// let client = Client::start(WorkspaceOptions::new(config).state_dir(state.path()))?;
 /// client.register_authentication_listener(|error| {
 ///     eprintln!("auth error {} for {:?}: {}", error.code, error.identifier, error.message);
 /// });
 /// client.session_start()?;
-/// client.identify("user-42")?;
-/// let _ = client.pass_authentication_details(&JwtAuthenticationDetails::new("eyJ...", "user-42"));
+/// let _ = client.identify("user-42")?;
+/// let _ = client.pass_authentication_details(&JwtAuthenticationDetails::new(token_from_your_backend, "user-42"))?;
 /// client.track("purchase", &json!({"sku": "A1", "price": 9.5}))?;
-/// let report = client.shutdown(Duration::from_secs(5));
-/// println!("still pending: {:?}", report);
+///
+/// let reports = client.shutdown(Duration::from_secs(5));
+/// assert_eq!(reports[0].1.pending_events, 0);
+/// assert_eq!(client.totals().acked, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
