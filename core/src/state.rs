@@ -466,6 +466,11 @@ mod tests {
         };
         assert!(!applies(&open, trim_open(0)));
         assert!(!applies(&open, trim_open(3)));
+        let mut emptied = open.clone();
+        emptied
+            .apply(&Record::new(open.lsn + 1, trim_open(2)))
+            .unwrap();
+        assert!(emptied.open.is_none(), "the whole open batch may go");
         let mut trimmed = open.clone();
         trimmed
             .apply(&Record::new(open.lsn + 1, trim_open(1)))
