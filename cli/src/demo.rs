@@ -290,7 +290,7 @@ pub fn run(timeline: &Timeline) -> Result<DemoSummary, DemoError> {
                 ),
             );
         })
-        .token_provider(move |request| {
+        .token_provider(authsync_blocking::provider(move |request| {
             let token = provider_backend.token_for(&request.identifier);
             provider_timeline.say(
                 "backend",
@@ -300,7 +300,7 @@ pub fn run(timeline: &Timeline) -> Result<DemoSummary, DemoError> {
                 ),
             );
             token
-        })
+        }))
         .observer(move |event| {
             match event {
                 SyncEvent::LockedOut => observer_locked.store(true, Ordering::SeqCst),

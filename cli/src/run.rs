@@ -243,7 +243,9 @@ fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {
         workspace = workspace.seed(seed);
     }
     if let Some(command) = options.token_cmd.clone() {
-        workspace = workspace.token_provider(move |request| token_from_command(&command, request));
+        workspace = workspace.token_provider(authsync_blocking::provider(move |request| {
+            token_from_command(&command, request)
+        }));
     }
     Client::start(workspace)
 }

@@ -89,3 +89,35 @@ impl SyncEvent {
 
 /// An observer of a workspace's [`SyncEvent`]s.
 pub type Observer = std::sync::Arc<dyn Fn(&SyncEvent) + Send + Sync>;
+
+/// The observers of one workspace: called like listeners, in order, one at a time; one
+/// that panics is logged and the others are still called.
+#[derive(Clone, Default)]
+pub struct Observers {
+    registered: Vec<Observer>,
+}
+
+impl std::fmt::Debug for Observers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Observers({})", self.registered.len())
+    }
+}
+
+impl Observers {
+    /// Adds an observer after the ones already registered.
+    pub fn register(&mut self, observer: Observer) {
+        self.registered.push(observer);
+    }
+
+    /// Calls every observer with `event`, in order; returns how many panicked.
+    pub fn dispatch(&self, event: &SyncEvent) -> usize {
+        let mut panicked = 0;
+        for observer in &self.registered {
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(event))).is_err() {
+                panicked += 1;
+                log::error!("authsync: an observer panicked; the driver goes on");
+            }
+        }
+        panicked
+    }
+}

@@ -15,8 +15,10 @@ pub mod details;
 pub mod error;
 pub mod events;
 pub mod listeners;
+pub mod options;
 pub mod pending;
 pub mod provider;
+pub mod registry;
 pub mod store;
 
 /// A seed for a new install, from the operating system's randomness (U1).

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use authsync_core::{AuthNotice, ErrorCode};
+use authsync_core::{AuthDetailsError, AuthNotice, ErrorCode, Outcome};
 
 /// What a provider is asked for: a token for this identifier, because of this code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,5 +65,36 @@ impl SingleFlight {
     #[must_use]
     pub fn running(&self) -> usize {
         self.running.len()
+    }
+}
+
+/// What a provider answered: a token, nothing, or a panic.
+pub type ProviderAnswer = Result<Option<String>, ()>;
+
+/// Passes a provider's token in with `pass`, and says why nothing usable came of the
+/// answer, if so (for the observers' `ProviderFailed`). Nothing is passed once the
+/// workspace is stopping.
+///
+/// ```
+/// use authsync_host::provider::pass_answer;
+/// let passed = pass_answer(Ok(Some("a.b.c".into())), false, |token| {
+///     assert_eq!(token, "a.b.c");
+///     Ok(authsync_core::Outcome::Applied)
+/// });
+/// assert_eq!(passed, None);
+/// assert_eq!(pass_answer(Ok(None), false, |_| unreachable!()).as_deref(), Some("the provider gave no token"));
+/// ```
+pub fn pass_answer(
+    answer: ProviderAnswer,
+    stopping: bool,
+    pass: impl FnOnce(&str) -> Result<Outcome, AuthDetailsError>,
+) -> Option<String> {
+    match answer {
+        Ok(Some(_)) if stopping => None,
+        Ok(Some(token)) => pass(&token)
+            .err()
+            .map(|refused| format!("the provider's token was refused: {refused}")),
+        Ok(None) => Some("the provider gave no token".to_owned()),
+        Err(()) => Some("the provider panicked".to_owned()),
     }
 }

@@ -43,9 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_jwt(true)
             .with_flush_interval(Duration::from_millis(200));
         let options = WorkspaceOptions::new(config)
-            .token_provider(|request| async move {
+            .token_provider(authsync_async::provider(|request| async move {
                 smol::unblock(move || token_for(&request.identifier)).await
-            })
+            }))
             .observer(|event| match event {
                 SyncEvent::Sent {
                     batch_id,

@@ -1,9 +1,8 @@
 //! The handles an app holds: [`Client`] (all workspaces, the default one first) and
 //! [`Workspace`] (one of them). Cheap to clone, usable from any task or thread.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
@@ -11,10 +10,11 @@ use authsync_host::details::JwtAuthenticationDetails;
 use authsync_host::error::{Error, StartError};
 use authsync_host::events::SyncEvent;
 use authsync_host::pending::PendingReport;
+use authsync_host::registry::{Named, Workspaces};
 use serde::Serialize;
 use smol::channel::Receiver;
 
-use crate::options::WorkspaceOptions;
+use crate::provider::WorkspaceOptions;
 use crate::workspace::{Driver, Shared};
 
 /// One workspace (W1): its own core, state directory, listeners and tasks.
@@ -25,6 +25,12 @@ use crate::workspace::{Driver, Shared};
 #[derive(Clone)]
 pub struct Workspace {
     shared: Arc<Shared>,
+}
+
+impl Named for Workspace {
+    fn app_id(&self) -> &str {
+        self.shared.app_id()
+    }
 }
 
 impl fmt::Debug for Workspace {
@@ -194,19 +200,12 @@ impl Workspace {
 }
 
 struct Inner {
-    default: Workspace,
-    others: RwLock<BTreeMap<String, Workspace>>,
+    workspaces: Workspaces<Workspace>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.default.shared.stop_soon();
-        for workspace in self
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-        {
+        for workspace in self.workspaces.all() {
             workspace.shared.stop_soon();
         }
     }
@@ -245,17 +244,12 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let others: Vec<String> = self
-            .inner
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect();
         f.debug_struct("Client")
-            .field("default", &self.inner.default.app_id())
-            .field("others", &others)
+            .field(
+                "default",
+                &self.inner.workspaces.default_workspace().app_id(),
+            )
+            .field("others", &self.inner.workspaces.other_ids())
             .finish()
     }
 }
@@ -265,7 +259,7 @@ impl std::ops::Deref for Client {
 
     /// The default workspace's methods are the client's.
     fn deref(&self) -> &Workspace {
-        &self.inner.default
+        self.inner.workspaces.default_workspace()
     }
 }
 
@@ -280,8 +274,7 @@ impl Client {
         let (shared, driver) = Shared::start(default).await?;
         let client = Self {
             inner: Arc::new(Inner {
-                default: Workspace { shared },
-                others: RwLock::new(BTreeMap::new()),
+                workspaces: Workspaces::new(Workspace { shared }),
             }),
         };
         Ok((client, driver))
@@ -305,31 +298,16 @@ impl Client {
         &self,
         options: WorkspaceOptions,
     ) -> Result<(Workspace, Driver), StartError> {
-        let app_id = options.app_id().to_owned();
-        let taken = |others: &BTreeMap<String, Workspace>| {
-            app_id == self.inner.default.app_id() || others.contains_key(&app_id)
-        };
-        if taken(
-            &self
-                .inner
-                .others
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        ) {
-            return Err(StartError::DuplicateWorkspace(app_id));
+        if self.inner.workspaces.contains(options.app_id()) {
+            return Err(StartError::DuplicateWorkspace(options.app_id().to_owned()));
         }
         let (shared, driver) = Shared::start(options).await?;
         let workspace = Workspace { shared };
-        let mut others = self
-            .inner
-            .others
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if taken(&others) {
+        if let Err(duplicate) = self.inner.workspaces.insert(workspace.clone()) {
+            // Another task added the same app id meanwhile.
             workspace.shared.stop_soon();
-            return Err(StartError::DuplicateWorkspace(app_id));
+            return Err(duplicate);
         }
-        others.insert(app_id, workspace.clone());
         Ok((workspace, driver))
     }
 
@@ -338,16 +316,7 @@ impl Client {
     /// # Errors
     /// [`Error::UnknownWorkspace`].
     pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
-        if app_id == self.inner.default.app_id() {
-            return Ok(self.inner.default.clone());
-        }
-        self.inner
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(app_id)
-            .cloned()
-            .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
+        self.inner.workspaces.get(app_id)
     }
 
     /// The seed's `passAuthenticationDetails(details, workspaceId)`.
@@ -359,19 +328,11 @@ impl Client {
         details: &JwtAuthenticationDetails,
         workspace: Option<&str>,
     ) -> Result<Outcome, Error> {
-        match workspace {
-            None => {
-                self.inner
-                    .default
-                    .pass_authentication_details(details)
-                    .await
-            }
-            Some(app_id) => {
-                self.workspace(app_id)?
-                    .pass_authentication_details(details)
-                    .await
-            }
-        }
+        self.inner
+            .workspaces
+            .resolve(workspace)?
+            .pass_authentication_details(details)
+            .await
     }
 
     /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
@@ -383,36 +344,18 @@ impl Client {
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
         workspace: Option<&str>,
     ) -> Result<(), Error> {
-        match workspace {
-            None => self
-                .inner
-                .default
-                .register_authentication_listener(listener),
-            Some(app_id) => self
-                .workspace(app_id)?
-                .register_authentication_listener(listener),
-        }
+        self.inner
+            .workspaces
+            .resolve(workspace)?
+            .register_authentication_listener(listener);
         Ok(())
-    }
-
-    fn all_workspaces(&self) -> Vec<Workspace> {
-        let mut workspaces = vec![self.inner.default.clone()];
-        workspaces.extend(
-            self.inner
-                .others
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .cloned(),
-        );
-        workspaces
     }
 
     /// Stops every workspace after its current request (waiting at most `timeout`),
     /// without flushing: what is pending stays in the state directories.
     pub async fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        for workspace in self.all_workspaces() {
+        for workspace in self.inner.workspaces.all() {
             workspace.shared.stop(deadline).await;
         }
     }
@@ -422,7 +365,7 @@ impl Client {
     pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
         let deadline = Instant::now() + timeout;
         let mut reports = Vec::new();
-        for workspace in self.all_workspaces() {
+        for workspace in self.inner.workspaces.all() {
             let report = workspace.shutdown(deadline).await;
             reports.push((workspace.app_id().to_owned(), report));
         }

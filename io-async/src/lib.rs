@@ -22,7 +22,9 @@
 //! smol::block_on(async {
 //!     let options = WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com"))
 //!         .state_dir("/var/lib/myapp/authsync")
-//!         .token_provider(|request| async move { my_backend_token_for(&request.identifier).await });
+//!         .token_provider(authsync_async::provider(|request| async move {
+//!             my_backend_token_for(&request.identifier).await
+//!         }));
 //!     let client = Client::spawn(options).await?;
 //!     client.track("app_open", &serde_json::json!({})).await?;
 //!     let notices = client.notices();
@@ -42,7 +44,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod client;
-mod options;
+mod provider;
 mod transport;
 mod workspace;
 
@@ -57,7 +59,7 @@ pub use authsync_host::pending::PendingReport;
 pub use authsync_host::provider::TokenRequest;
 pub use authsync_host::store::{FsyncPolicy, StoreOptions};
 pub use client::{Client, Workspace};
-pub use options::{TokenFuture, TokenProvider, WorkspaceOptions};
+pub use provider::{TokenFuture, TokenProvider, WorkspaceOptions, provider};
 pub use workspace::Driver;
 
 /// A token's `exp` claim (Unix seconds), read without verifying it.

@@ -22,17 +22,17 @@ use std::time::{Duration, Instant};
 use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Request};
 use authsync_host::clock::SystemClock;
 use authsync_host::error::{Error, StartError};
-use authsync_host::events::{Observer, SyncEvent};
+use authsync_host::events::{Observer, Observers, SyncEvent};
 use authsync_host::listeners::{Listener, Listeners};
 use authsync_host::pending::{PendingReport, is_settled};
-use authsync_host::provider::{SingleFlight, TokenRequest};
+use authsync_host::provider::{ProviderAnswer, SingleFlight, TokenRequest, pass_answer};
 use authsync_host::store::{StateDir, StoreError};
 use event_listener::Event;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
 use smol::{Executor, Timer};
 
-use crate::options::{TokenProvider, WorkspaceOptions};
+use crate::provider::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
 
 type Written = Result<(), Arc<StoreError>>;
@@ -59,7 +59,7 @@ struct State {
     told: VecDeque<Tell>,
     telling: bool,
     listeners: Listeners,
-    observers: Vec<Observer>,
+    observers: Observers,
     provider: Option<TokenProvider>,
     flights: SingleFlight,
     stopping: bool,
@@ -277,7 +277,7 @@ impl Shared {
     }
 
     pub(crate) fn add_observer(&self, observer: Observer) {
-        self.lock().observers.push(observer);
+        self.lock().observers.register(observer);
     }
 
     /// Queues the core's output for the writer, in order; a receiver for its
@@ -534,32 +534,27 @@ impl Shared {
             match tell {
                 Tell::Core(Action::Notify(notice)) => {
                     listeners.dispatch(&notice);
-                    self.observe(&observers, &SyncEvent::Notified(notice.clone()));
+                    observers.dispatch(&SyncEvent::Notified(notice.clone()));
                     if let Some(provider) = provider {
                         self.ask_provider(provider, &notice);
                     }
                 }
-                Tell::Core(Action::Acked(ack)) => self.observe(&observers, &SyncEvent::Acked(ack)),
-                Tell::Core(Action::Dropped(drop)) => {
-                    self.observe(&observers, &SyncEvent::Dropped(drop))
+                Tell::Core(Action::Acked(ack)) => {
+                    observers.dispatch(&SyncEvent::Acked(ack));
                 }
-                Tell::Core(Action::LockedOut) => self.observe(&observers, &SyncEvent::LockedOut),
+                Tell::Core(Action::Dropped(drop)) => {
+                    observers.dispatch(&SyncEvent::Dropped(drop));
+                }
+                Tell::Core(Action::LockedOut) => {
+                    observers.dispatch(&SyncEvent::LockedOut);
+                }
                 Tell::Core(_) => {}
-                Tell::Event(event) => self.observe(&observers, &event),
+                Tell::Event(event) => {
+                    observers.dispatch(&event);
+                }
             }
             self.lock().telling = false;
             self.progress.notify(usize::MAX);
-        }
-    }
-
-    fn observe(&self, observers: &[Observer], event: &SyncEvent) {
-        for observer in observers {
-            if catch_unwind(AssertUnwindSafe(|| observer(event))).is_err() {
-                log::error!(
-                    "authsync: {}: an observer panicked; the driver goes on",
-                    self.app_id
-                );
-            }
         }
     }
 
@@ -585,25 +580,18 @@ impl Shared {
 
     /// Ends the flight and passes the token in one critical section, so a 401 for the
     /// new token always finds no flight running and asks again.
-    fn provided(&self, request: &TokenRequest, answer: Result<Option<String>, ()>) {
+    fn provided(&self, request: &TokenRequest, answer: ProviderAnswer) {
         let mut state = self.lock();
         state.flights.end(&request.identifier);
-        let failure = match answer {
-            Ok(Some(_)) if state.stopping => None,
-            Ok(Some(token)) => {
-                let now = self.clock.now();
-                let passed =
-                    state
-                        .core
-                        .handle_authentication_details(now, &token, &request.identifier);
-                let _ = self.collect(&mut state, false);
-                passed
-                    .err()
-                    .map(|refused| format!("the provider's token was refused: {refused}"))
-            }
-            Ok(None) => Some("the provider gave no token".to_owned()),
-            Err(()) => Some("the provider panicked".to_owned()),
-        };
+        let now = self.clock.now();
+        let stopping = state.stopping;
+        let failure = pass_answer(answer, stopping, |token| {
+            let passed = state
+                .core
+                .handle_authentication_details(now, token, &request.identifier);
+            let _ = self.collect(&mut state, false);
+            passed
+        });
         if let Some(reason) = failure {
             state.told.push_back(Tell::Event(SyncEvent::ProviderFailed {
                 identifier: request.identifier.clone(),

@@ -1,9 +1,8 @@
 //! The handles an app holds: [`Client`] (all workspaces, the default one first) and
 //! [`Workspace`] (one of them). Both are cheap to clone and usable from any thread.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
@@ -13,8 +12,9 @@ use serde::Serialize;
 use authsync_host::details::JwtAuthenticationDetails;
 use authsync_host::error::{Error, StartError};
 use authsync_host::pending::PendingReport;
+use authsync_host::registry::{Named, Workspaces};
 
-use crate::options::WorkspaceOptions;
+use crate::provider::WorkspaceOptions;
 use crate::workspace::Shared;
 
 /// One workspace (W1): its own core, state directory, listeners and driver thread.
@@ -24,6 +24,12 @@ use crate::workspace::Shared;
 #[derive(Clone)]
 pub struct Workspace {
     shared: Arc<Shared>,
+}
+
+impl Named for Workspace {
+    fn app_id(&self) -> &str {
+        self.shared.app_id()
+    }
 }
 
 impl fmt::Debug for Workspace {
@@ -180,19 +186,12 @@ impl Workspace {
 }
 
 struct Inner {
-    default: Workspace,
-    others: RwLock<BTreeMap<String, Workspace>>,
+    workspaces: Workspaces<Workspace>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.default.shared.stop_soon();
-        for workspace in self
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-        {
+        for workspace in self.workspaces.all() {
             workspace.shared.stop_soon();
         }
     }
@@ -235,17 +234,12 @@ pub struct Client {
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let others: Vec<String> = self
-            .inner
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect();
         f.debug_struct("Client")
-            .field("default", &self.inner.default.app_id())
-            .field("others", &others)
+            .field(
+                "default",
+                &self.inner.workspaces.default_workspace().app_id(),
+            )
+            .field("others", &self.inner.workspaces.other_ids())
             .finish()
     }
 }
@@ -255,7 +249,7 @@ impl std::ops::Deref for Client {
 
     /// The default workspace's methods are the client's.
     fn deref(&self) -> &Workspace {
-        &self.inner.default
+        self.inner.workspaces.default_workspace()
     }
 }
 
@@ -271,8 +265,7 @@ impl Client {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                default,
-                others: RwLock::new(BTreeMap::new()),
+                workspaces: Workspaces::new(default),
             }),
         })
     }
@@ -283,19 +276,17 @@ impl Client {
     /// [`StartError::DuplicateWorkspace`] when one with that app id runs already, or as
     /// [`Client::start`].
     pub fn add_workspace(&self, options: WorkspaceOptions) -> Result<Workspace, StartError> {
-        let app_id = options.app_id().to_owned();
-        let mut others = self
-            .inner
-            .others
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if app_id == self.inner.default.app_id() || others.contains_key(&app_id) {
-            return Err(StartError::DuplicateWorkspace(app_id));
+        if self.inner.workspaces.contains(options.app_id()) {
+            return Err(StartError::DuplicateWorkspace(options.app_id().to_owned()));
         }
         let workspace = Workspace {
             shared: Shared::start(options)?,
         };
-        others.insert(app_id, workspace.clone());
+        if let Err(duplicate) = self.inner.workspaces.insert(workspace.clone()) {
+            // Another thread added the same app id meanwhile.
+            workspace.shared.stop_soon();
+            return Err(duplicate);
+        }
         Ok(workspace)
     }
 
@@ -304,16 +295,7 @@ impl Client {
     /// # Errors
     /// [`Error::UnknownWorkspace`].
     pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
-        if app_id == self.inner.default.app_id() {
-            return Ok(self.inner.default.clone());
-        }
-        self.inner
-            .others
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(app_id)
-            .cloned()
-            .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
+        self.inner.workspaces.get(app_id)
     }
 
     /// The seed's `passAuthenticationDetails(details, workspaceId)`: the default
@@ -326,10 +308,10 @@ impl Client {
         details: &JwtAuthenticationDetails,
         workspace: Option<&str>,
     ) -> Result<Outcome, Error> {
-        match workspace {
-            None => self.inner.default.pass_authentication_details(details),
-            Some(app_id) => self.workspace(app_id)?.pass_authentication_details(details),
-        }
+        self.inner
+            .workspaces
+            .resolve(workspace)?
+            .pass_authentication_details(details)
     }
 
     /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
@@ -341,15 +323,10 @@ impl Client {
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
         workspace: Option<&str>,
     ) -> Result<(), Error> {
-        match workspace {
-            None => self
-                .inner
-                .default
-                .register_authentication_listener(listener),
-            Some(app_id) => self
-                .workspace(app_id)?
-                .register_authentication_listener(listener),
-        }
+        self.inner
+            .workspaces
+            .resolve(workspace)?
+            .register_authentication_listener(listener);
         Ok(())
     }
 
@@ -359,22 +336,9 @@ impl Client {
     /// [`Error::ShutDown`]; getters still answer.
     pub fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        for workspace in self.all_workspaces() {
+        for workspace in self.inner.workspaces.all() {
             workspace.shared.stop(deadline);
         }
-    }
-
-    fn all_workspaces(&self) -> Vec<Workspace> {
-        let mut workspaces = vec![self.inner.default.clone()];
-        workspaces.extend(
-            self.inner
-                .others
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .values()
-                .cloned(),
-        );
-        workspaces
     }
 
     /// Flushes every workspace, waits until each has sent what it can (at most until
@@ -384,7 +348,9 @@ impl Client {
     #[must_use]
     pub fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
         let deadline = Instant::now() + timeout;
-        self.all_workspaces()
+        self.inner
+            .workspaces
+            .all()
             .into_iter()
             .map(|workspace| (workspace.app_id().to_owned(), workspace.shutdown(deadline)))
             .collect()

@@ -12,13 +12,13 @@
 //! |---|---|
 //! | `MoEngageNetworkAuthorizationConfig(isJwtEnabled: true)` | `Config::with_jwt(true)` |
 //! | `initializeDefaultTestInstance` / `…LiveInstance` | `Config::with_environment(Environment::Test / Live)` + [`Client::start`] |
-//! | `disableIntegrationValidator()` | [`WorkspaceOptions::disable_integration_validator`] |
+//! | `disableIntegrationValidator()` | `WorkspaceOptions::disable_integration_validator` |
 //! | `passAuthenticationDetails(details, workspaceId:)` | [`Workspace::pass_authentication_details`] (default workspace through the [`Client`]), [`Client::pass_authentication_details_to`] |
 //! | `registerAuthenticationListener(listener, workspaceId:)` | [`Workspace::register_authentication_listener`], [`Client::register_authentication_listener_to`] |
 //! | `MoEngageJwtAuthenticationError` (code, message, token, identifier, account) | [`AuthNotice`] |
 //! | re-checking a token's expiry at launch | [`token_expiry`] |
 //!
-//! Beyond the seed: [`WorkspaceOptions::token_provider`] (R2), observers of the sync
+//! Beyond the seed: token providers ([`provider`], R2), observers of the sync
 //! timeline ([`Workspace::add_observer`]), [`Workspace::flush_and_wait`] and
 //! [`Client::shutdown`] that report what is still pending.
 //!
@@ -30,7 +30,7 @@
 //!     WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com").with_jwt(true))
 //!         .state_dir("/var/lib/myapp/authsync")
 //!         .session_on_launch(true)
-//!         .token_provider(|request| my_backend_token_for(&request.identifier)),
+//!         .token_provider(authsync_blocking::provider(|request| my_backend_token_for(&request.identifier))),
 //! )?;
 //! client.identify("user-42")?;
 //! client.track("app_open", &serde_json::json!({}))?;
@@ -42,7 +42,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod client;
-mod options;
+mod provider;
 mod transport;
 mod workspace;
 
@@ -57,7 +57,7 @@ pub use authsync_host::pending::PendingReport;
 pub use authsync_host::provider::TokenRequest;
 pub use authsync_host::store::{FsyncPolicy, StoreOptions};
 pub use client::{Client, Workspace};
-pub use options::{TokenProvider, WorkspaceOptions};
+pub use provider::{TokenProvider, WorkspaceOptions, provider};
 
 /// A token's `exp` claim (Unix seconds), read without verifying it: what the seed asks
 /// an app to check at launch before deciding to fetch a new token.

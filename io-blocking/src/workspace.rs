@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use authsync_core::{Action, AuthNotice, Client as Core, Now, Record};
 use authsync_host::clock::SystemClock;
-use authsync_host::events::{Observer, SyncEvent};
+use authsync_host::events::{Observer, Observers, SyncEvent};
 use authsync_host::listeners::{Listener, Listeners};
-use authsync_host::provider::{SingleFlight, TokenRequest};
+use authsync_host::provider::{SingleFlight, TokenRequest, pass_answer};
 use authsync_host::store::{StateDir, StoreError};
 
-use crate::options::{TokenProvider, WorkspaceOptions};
+use crate::provider::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
 use authsync_host::error::{Error, StartError};
 use authsync_host::pending::{PendingReport, is_settled};
@@ -37,7 +37,7 @@ struct State {
     /// Reused between drains so that steady-state inputs do not allocate for records.
     records: Vec<Record>,
     listeners: Listeners,
-    observers: Vec<Observer>,
+    observers: Observers,
     provider: Option<TokenProvider>,
     flights: SingleFlight,
     /// The driver thread is working outside the lock (sending, calling listeners).
@@ -171,7 +171,7 @@ impl Shared {
     }
 
     pub(crate) fn add_observer(&self, observer: Observer) {
-        self.lock().observers.push(observer);
+        self.lock().observers.register(observer);
     }
 
     /// Takes the core's actions: records to the journal (in one write), the rest to the
@@ -321,14 +321,7 @@ impl Shared {
 
     fn observe(&self, event: &SyncEvent) {
         let observers = self.lock().observers.clone();
-        for observer in observers {
-            if catch_unwind(AssertUnwindSafe(|| observer(event))).is_err() {
-                log::error!(
-                    "authsync: {}: an observer panicked; the driver goes on",
-                    self.app_id
-                );
-            }
-        }
+        observers.dispatch(event);
     }
 
     /// R2: asks the provider for a token on a thread of its own, once at a time per
@@ -362,22 +355,15 @@ impl Shared {
         // the flight gone before the send it caused.
         let mut state = self.lock();
         state.flights.end(&request.identifier);
-        let failure = match answer {
-            Ok(Some(_)) if state.stopping => None,
-            Ok(Some(token)) => {
-                let now = self.clock.now();
-                let passed =
-                    state
-                        .core
-                        .handle_authentication_details(now, &token, &request.identifier);
-                let _ = self.drain(&mut state);
-                passed
-                    .err()
-                    .map(|refused| format!("the provider's token was refused: {refused}"))
-            }
-            Ok(None) => Some("the provider gave no token".to_owned()),
-            Err(_) => Some("the provider panicked".to_owned()),
-        };
+        let now = self.clock.now();
+        let stopping = state.stopping;
+        let failure = pass_answer(answer.map_err(drop), stopping, |token| {
+            let passed = state
+                .core
+                .handle_authentication_details(now, token, &request.identifier);
+            let _ = self.drain(&mut state);
+            passed
+        });
         if let Some(reason) = failure {
             state
                 .outbox

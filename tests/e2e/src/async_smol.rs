@@ -30,10 +30,10 @@ fn workspace_options(options: Options, recorder: &Recorder) -> WorkspaceOptions 
     }
     if let Some(provider) = options.provider {
         // The suites' providers block (they sign tokens, some sleep): off the executor.
-        workspace = workspace.token_provider(move |request| {
+        workspace = workspace.token_provider(authsync_async::provider(move |request| {
             let provider = Arc::clone(&provider);
             async move { smol::unblock(move || provider(&request)).await }
-        });
+        }));
     }
     if options.panicking_listener {
         workspace = workspace

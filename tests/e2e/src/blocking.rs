@@ -19,7 +19,9 @@ fn workspace_options(options: Options, recorder: &Recorder) -> WorkspaceOptions 
         workspace = workspace.state_dir(dir);
     }
     if let Some(provider) = options.provider {
-        workspace = workspace.token_provider(move |request| provider(request));
+        workspace = workspace.token_provider(authsync_blocking::provider(move |request| {
+            provider(request)
+        }));
     }
     if options.panicking_listener {
         workspace = workspace

@@ -1,56 +1,61 @@
 //! How a workspace is started: the core's configuration plus what only a driver knows
-//! (where its state lives, how HTTP behaves, who provides tokens).
+//! (where its state lives, how HTTP behaves, who provides tokens, who listens).
+//!
+//! One builder for both drivers; `P` is the driver's token provider type (a closure for
+//! the blocking driver, an async closure for the async one), made with the driver's
+//! `provider` function.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authsync_core::Config;
-use authsync_host::details::HttpOptions;
-use authsync_host::events::{Observer, SyncEvent};
-use authsync_host::listeners::{Listener, Listeners};
-use authsync_host::provider::TokenRequest;
-use authsync_host::store::StoreOptions;
+use authsync_core::{AuthNotice, Config};
 
-/// A token provider (R2): asked for a new token when the listener hears of an
-/// authentication problem for an identifier, at most once at a time per identifier,
-/// on a thread of its own. `None` means "no token now".
-pub type TokenProvider = Arc<dyn Fn(&TokenRequest) -> Option<String> + Send + Sync>;
+use crate::details::HttpOptions;
+use crate::events::{Observers, SyncEvent};
+use crate::listeners::Listeners;
+use crate::store::StoreOptions;
 
 /// Everything needed to start one workspace (W1).
 ///
 /// ```
-/// use authsync_blocking::WorkspaceOptions;
 /// use authsync_core::Config;
+/// use authsync_host::options::WorkspaceOptions;
 ///
-/// let options = WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com").with_jwt(true))
-///     .state_dir("/tmp/authsync-doc-example")
+/// let options: WorkspaceOptions<()> = WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com"))
+///     .state_dir("/var/lib/myapp/authsync")
 ///     .session_on_launch(true)
-///     .token_provider(|request| {
-///         // Ask the app's backend for a token for `request.identifier`.
-///         let _ = request;
-///         None
-///     });
+///     .authentication_listener(|notice| eprintln!("{} for {:?}", notice.code, notice.identifier));
 /// assert_eq!(options.app_id(), "app-1");
 /// ```
 #[derive(Clone)]
-pub struct WorkspaceOptions {
-    pub(crate) config: Config,
-    pub(crate) state_dir: Option<PathBuf>,
-    pub(crate) store: StoreOptions,
-    pub(crate) seed: Option<u64>,
-    pub(crate) http: HttpOptions,
-    pub(crate) session_on_launch: bool,
-    pub(crate) provider: Option<TokenProvider>,
-    pub(crate) listeners: Listeners,
-    pub(crate) observers: Vec<Observer>,
+pub struct WorkspaceOptions<P> {
+    /// The core's configuration.
+    pub config: Config,
+    /// Where the state lives; `None`: in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Journal sync and compaction policy.
+    pub store: StoreOptions,
+    /// The seed a new install must use; `None`: the operating system's randomness.
+    pub seed: Option<u64>,
+    /// HTTP timeouts and limits.
+    pub http: HttpOptions,
+    /// Whether to start a session when the workspace starts.
+    pub session_on_launch: bool,
+    /// The token provider (R2).
+    pub provider: Option<P>,
+    /// Listeners registered before the start.
+    pub listeners: Listeners,
+    /// Observers registered before the start.
+    pub observers: Observers,
 }
 
-impl std::fmt::Debug for WorkspaceOptions {
+impl<P> std::fmt::Debug for WorkspaceOptions<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkspaceOptions")
             .field("config", &self.config)
             .field("state_dir", &self.state_dir)
             .field("store", &self.store)
+            .field("seed", &self.seed)
             .field("http", &self.http)
             .field("session_on_launch", &self.session_on_launch)
             .field("provider", &self.provider.is_some())
@@ -58,9 +63,8 @@ impl std::fmt::Debug for WorkspaceOptions {
     }
 }
 
-impl WorkspaceOptions {
-    /// A workspace with `config`, kept in memory (no state directory), its seed drawn
-    /// from the operating system.
+impl<P> WorkspaceOptions<P> {
+    /// A workspace with `config`, kept in memory, its seed drawn from the OS.
     #[must_use]
     pub fn new(config: Config) -> Self {
         Self {
@@ -72,11 +76,11 @@ impl WorkspaceOptions {
             session_on_launch: false,
             provider: None,
             listeners: Listeners::default(),
-            observers: Vec::new(),
+            observers: Observers::default(),
         }
     }
 
-    /// The workspace's app id: its name among the client's workspaces.
+    /// The workspace's app id: its name among a client's workspaces.
     #[must_use]
     pub fn app_id(&self) -> &str {
         &self.config.app_id
@@ -97,7 +101,8 @@ impl WorkspaceOptions {
     }
 
     /// The seed of a new install (tests, reproducible runs). A state directory that
-    /// already holds an install keeps its own seed. Default: the OS's randomness.
+    /// already holds an install with another seed is refused
+    /// ([`crate::error::StartError::SeedMismatch`]). Default: the OS's randomness.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -126,13 +131,10 @@ impl WorkspaceOptions {
         self
     }
 
-    /// A token provider (R2).
+    /// A token provider (R2), made with the driver's `provider` function.
     #[must_use]
-    pub fn token_provider(
-        mut self,
-        provider: impl Fn(&TokenRequest) -> Option<String> + Send + Sync + 'static,
-    ) -> Self {
-        self.provider = Some(Arc::new(provider));
+    pub fn token_provider(mut self, provider: P) -> Self {
+        self.provider = Some(provider);
         self
     }
 
@@ -140,17 +142,16 @@ impl WorkspaceOptions {
     #[must_use]
     pub fn authentication_listener(
         mut self,
-        listener: impl Fn(&authsync_core::AuthNotice) + Send + Sync + 'static,
+        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
     ) -> Self {
-        let listener: Listener = Arc::new(listener);
-        self.listeners.register(listener);
+        self.listeners.register(Arc::new(listener));
         self
     }
 
     /// An observer of the sync timeline, registered before the workspace starts.
     #[must_use]
     pub fn observer(mut self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) -> Self {
-        self.observers.push(Arc::new(observer));
+        self.observers.register(Arc::new(observer));
         self
     }
 }
