@@ -14,6 +14,7 @@ pub mod clock;
 pub mod details;
 pub mod error;
 pub mod events;
+pub mod install;
 pub mod listeners;
 pub mod options;
 pub mod pending;

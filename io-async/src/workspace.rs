@@ -23,6 +23,7 @@ use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Request};
 use authsync_host::clock::SystemClock;
 use authsync_host::error::{Error, StartError};
 use authsync_host::events::{Observer, Observers, SyncEvent};
+use authsync_host::install::{self, InstallPlace};
 use authsync_host::listeners::{Listener, Listeners};
 use authsync_host::pending::{PendingReport, is_settled};
 use authsync_host::provider::{ProviderAnswer, SingleFlight, TokenRequest, pass_answer};
@@ -135,39 +136,15 @@ impl Shared {
             listeners,
             observers,
         } = options;
-        config.validate()?;
-        let new_seed = move || match seed {
-            Some(seed) => Ok(seed),
-            None => authsync_host::os_seed().map_err(|e| StartError::Seed(e.to_string())),
-        };
         let restore_config = config.clone();
         // Opening and replaying the journal is file I/O and CPU work: off the executor.
-        let (store, mut core) = smol::unblock(move || -> Result<_, StartError> {
-            let now = clock.now();
-            match state_dir {
-                Some(dir) => {
-                    let (store, recovered) = StateDir::open(&dir, store_options)?;
-                    let core = if recovered.is_empty() {
-                        Core::new(restore_config.with_seed(new_seed()?), now)?
-                    } else {
-                        let core = Core::restore(
-                            restore_config,
-                            now,
-                            recovered.snapshot.as_ref(),
-                            recovered.records,
-                        )?;
-                        if let Some(requested) = seed.filter(|&s| s != core.seed()) {
-                            return Err(StartError::SeedMismatch {
-                                persisted: core.seed(),
-                                requested,
-                            });
-                        }
-                        core
-                    };
-                    Ok((Some(store), core))
-                }
-                None => Ok((None, Core::new(restore_config.with_seed(new_seed()?), now)?)),
-            }
+        let (store, mut core) = smol::unblock(move || {
+            let place = InstallPlace {
+                state_dir: state_dir.as_deref(),
+                store: store_options,
+                seed,
+            };
+            install::open(&restore_config, &place, clock.now())
         })
         .await?;
         if session_on_launch {

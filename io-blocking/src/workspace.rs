@@ -22,6 +22,7 @@ use authsync_host::store::{StateDir, StoreError};
 use crate::provider::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
 use authsync_host::error::{Error, StartError};
+use authsync_host::install::{self, InstallPlace};
 use authsync_host::pending::{PendingReport, is_settled};
 
 /// Work for the driver thread, in the order it arose.
@@ -72,35 +73,12 @@ impl Shared {
             listeners,
             observers,
         } = options;
-        config.validate()?;
-        let new_seed = || match seed {
-            Some(seed) => Ok(seed),
-            None => authsync_host::os_seed().map_err(|e| StartError::Seed(e.to_string())),
+        let place = InstallPlace {
+            state_dir: state_dir.as_deref(),
+            store: store_options,
+            seed,
         };
-        let (store, mut core) = match state_dir {
-            Some(dir) => {
-                let (store, recovered) = StateDir::open(&dir, store_options)?;
-                let core = if recovered.is_empty() {
-                    Core::new(config.clone().with_seed(new_seed()?), now)?
-                } else {
-                    let core = Core::restore(
-                        config.clone(),
-                        now,
-                        recovered.snapshot.as_ref(),
-                        recovered.records,
-                    )?;
-                    if let Some(requested) = seed.filter(|&s| s != core.seed()) {
-                        return Err(StartError::SeedMismatch {
-                            persisted: core.seed(),
-                            requested,
-                        });
-                    }
-                    core
-                };
-                (Some(store), core)
-            }
-            None => (None, Core::new(config.clone().with_seed(new_seed()?), now)?),
-        };
+        let (store, mut core) = install::open(&config, &place, now)?;
         if session_on_launch {
             core.handle_session_start(now);
         }
