@@ -31,11 +31,12 @@ pub enum Action {
     /// Append this record to the journal before acting on anything after it (D2).
     Persist(Record),
     /// Send this request, then report its response or its failure (S2: at most one
-    /// is in flight).
-    Send(Request),
+    /// is in flight). Boxed: actions move through a queue on every track, and a
+    /// request is five times the size of the others.
+    Send(Box<Request>),
     /// Tell the app's authentication listener (A2, S5, R1). Listeners are called in
     /// order, one at a time (LS1).
-    Notify(AuthNotice),
+    Notify(Box<AuthNotice>),
     /// Events were dropped, with the reason (D1).
     Dropped(DropNotice),
     /// The server acknowledged a batch (A1).

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::action::{
@@ -29,6 +29,12 @@ use crate::state::{DurableState, Totals};
 use crate::time::{Clock, Now};
 use crate::token::Token;
 use crate::wire::{self, RETRY_AFTER_CAP_MS, Verdict};
+
+/// Size of a fresh event arena: a few hundred typical events.
+const ARENA_CHUNK: usize = 64 * 1024;
+/// Below this spare capacity a new arena chunk is taken, so that a typical event fits
+/// without the arena growing mid-encode (a larger one still works, it just reallocates).
+const ARENA_LOW_WATER: usize = 1024;
 
 /// What `handle_track` reports for an accepted event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,8 +138,9 @@ pub struct Client {
     /// When the running backoff runs out (A4), monotonic.
     backoff_deadline_ms: Option<u64>,
     actions: VecDeque<Action>,
-    /// Reused buffer for encoding events, so tracking allocates only the final copy.
-    scratch: Vec<u8>,
+    /// Where events are encoded and split off as `Bytes`: one allocation per chunk of
+    /// events instead of one per event.
+    arena: BytesMut,
     /// Set by every change that may alter what is sent, told or awaited; cleared by
     /// the review. Tracking into an open batch changes none of those.
     review_needed: bool,
@@ -262,7 +269,7 @@ impl Client {
             open_deadline_ms: None,
             backoff_deadline_ms: None,
             actions: VecDeque::new(),
-            scratch: Vec::with_capacity(256),
+            arena: BytesMut::new(),
             review_needed: true,
             wakeup: None,
         }
@@ -309,11 +316,14 @@ impl Client {
         attrs: &A,
     ) -> Result<TrackReceipt, EventError> {
         let seq = self.state.next_seq;
-        encode_event(&mut self.scratch, seq, name, now.unix_ms, attrs)?;
+        if self.arena.capacity() < ARENA_LOW_WATER {
+            self.arena.reserve(ARENA_CHUNK);
+        }
+        encode_event(&mut self.arena, seq, name, now.unix_ms, attrs)?;
         let now = self.clock.advance(now);
         let max_bytes = self.config.config.batch_max_bytes as usize;
         if let Some(open) = &self.state.open {
-            let with_event = self.open_body_bound(open) + 1 + self.scratch.len();
+            let with_event = self.open_body_bound(open) + 1 + self.arena.len();
             if with_event > max_bytes {
                 self.seal_open();
             }
@@ -322,7 +332,7 @@ impl Client {
             self.open_deadline_ms = Some(now.mono_ms.saturating_add(self.config.flush_interval_ms));
             self.review_needed = true;
         }
-        let event = Bytes::copy_from_slice(&self.scratch);
+        let event = self.arena.split().freeze();
         self.commit(Change::EventAdded {
             unix_ms: now.unix_ms,
             event,
@@ -678,13 +688,13 @@ impl Client {
         token: Option<Token>,
         identifier: Option<String>,
     ) {
-        self.actions.push_back(Action::Notify(AuthNotice {
+        self.actions.push_back(Action::Notify(Box::new(AuthNotice {
             code,
             message,
             token,
             identifier,
             app_id: self.config.config.app_id.clone(),
-        }));
+        })));
     }
 
     fn take_in_flight(&mut self, id: RequestId) -> Result<InFlight, UnknownRequest> {
@@ -1076,7 +1086,7 @@ impl Client {
             batch: number,
             token,
         });
-        self.actions.push_back(Action::Send(request));
+        self.actions.push_back(Action::Send(Box::new(request)));
     }
 
     fn next_wakeup(&self) -> Option<Wakeup> {
@@ -1148,7 +1158,7 @@ mod tests {
         let target = second_event_bound(bound);
         let pad = (0..4_096)
             .find(|&n| {
-                let mut event = Vec::new();
+                let mut event = BytesMut::new();
                 let attrs = serde_json::json!({ "p": "x".repeat(n) });
                 encode_event(&mut event, 2, "e", 0, &attrs).unwrap();
                 bound + 1 + event.len() == target

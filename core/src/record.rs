@@ -9,9 +9,11 @@
 //!
 //! Encoding (version 1), little-endian:
 //! - journal frame: `len: u32 | crc32(payload): u32 | payload`, payload =
-//!   `version: u8 | postcard(Record)`. A torn or damaged tail is detected by the length
-//!   or the checksum, and everything from the first bad frame on is reported, never
-//!   applied.
+//!   `version: u8 | postcard(Record) | event`, where `event` is the raw JSON of a
+//!   tracked event (empty for every other change): kept out of postcard so that
+//!   writing it is a copy and reading it back borrows the journal's bytes. A torn or
+//!   damaged tail is detected by the length or the checksum, and everything from the
+//!   first bad frame on is reported, never applied.
 //! - snapshot: `"ASNP" | version: u8 | lsn: u64 | crc32(payload): u32 | payload`,
 //!   payload = postcard of the state.
 //!
@@ -89,8 +91,13 @@ pub(crate) enum NoticeMark {
 pub(crate) enum Change {
     /// A new install: its app id and seed.
     Genesis { app_id: String, seed: u64 },
-    /// An event joins the current owner's open batch.
-    EventAdded { unix_ms: u64, event: Bytes },
+    /// An event joins the current owner's open batch. The event's bytes are the
+    /// frame's tail, not part of the postcard encoding.
+    EventAdded {
+        unix_ms: u64,
+        #[serde(skip)]
+        event: Bytes,
+    },
     /// The open batch is sealed under the next batch number.
     Sealed,
     /// A request for this batch was sent for the first time.
@@ -182,11 +189,27 @@ impl Record {
             out.truncate(start);
             return;
         }
+        if let Change::EventAdded { event, .. } = &self.change {
+            out.extend_from_slice(event);
+        }
         let payload = &out[start + FRAME_HEADER_BYTES..];
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         let crc = crc32fast::hash(payload);
         out[start..start + 4].copy_from_slice(&len.to_le_bytes());
         out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    /// Decodes a frame's body (after the version byte); `tail` is what follows the
+    /// postcard encoding, the event of an `EventAdded`, borrowed from `source`.
+    fn decode(source: &Bytes, body: &[u8]) -> Option<Self> {
+        let (mut record, tail) = postcard::take_from_bytes::<Self>(body).ok()?;
+        match &mut record.change {
+            Change::EventAdded { event, .. } if !tail.is_empty() => *event = source.slice_ref(tail),
+            Change::EventAdded { .. } => return None,
+            _ if !tail.is_empty() => return None,
+            _ => {}
+        }
+        Some(record)
     }
 }
 
@@ -249,16 +272,23 @@ impl fmt::Display for DamageKind {
 /// assert!(reader.next().is_none());
 /// ```
 #[derive(Debug)]
-pub struct JournalReader<'a> {
-    bytes: &'a [u8],
+pub struct JournalReader {
+    bytes: Bytes,
     offset: usize,
     done: bool,
 }
 
-impl<'a> JournalReader<'a> {
-    /// A reader over a whole journal file's bytes.
+impl JournalReader {
+    /// A reader over a whole journal file's bytes (copied once).
     #[must_use]
-    pub const fn new(bytes: &'a [u8]) -> Self {
+    pub fn new(bytes: &[u8]) -> Self {
+        Self::shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// A reader over a journal already in a `Bytes`: the events of the records it
+    /// yields borrow from it instead of being copied.
+    #[must_use]
+    pub const fn shared(bytes: Bytes) -> Self {
         Self {
             bytes,
             offset: 0,
@@ -282,7 +312,7 @@ impl<'a> JournalReader<'a> {
     }
 }
 
-impl Iterator for JournalReader<'_> {
+impl Iterator for JournalReader {
     type Item = Result<Record, JournalDamage>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -307,12 +337,12 @@ impl Iterator for JournalReader<'_> {
         if version != FORMAT_VERSION {
             return self.damage(DamageKind::UnknownVersion(version));
         }
-        match postcard::from_bytes::<Record>(body) {
-            Ok(record) => {
+        match Record::decode(&self.bytes, body) {
+            Some(record) => {
                 self.offset += FRAME_HEADER_BYTES + len;
                 Some(Ok(record))
             }
-            Err(_) => self.damage(DamageKind::Undecodable),
+            None => self.damage(DamageKind::Undecodable),
         }
     }
 }

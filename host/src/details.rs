@@ -43,7 +43,8 @@ impl fmt::Debug for JwtAuthenticationDetails {
 pub struct HttpOptions {
     /// Longest wait for a connection.
     pub connect_timeout: Duration,
-    /// Longest wait for a whole request and response.
+    /// Longest wait for each phase of a request (sending it, awaiting the answer,
+    /// reading its body); the async driver applies it to the whole exchange.
     pub request_timeout: Duration,
     /// Response bytes read at most; the rest is ignored.
     pub max_response_bytes: u64,

@@ -55,7 +55,7 @@ struct State {
     core: Core,
     unwritten: VecDeque<Unwritten>,
     writing: bool,
-    sends: VecDeque<Request>,
+    sends: VecDeque<Box<Request>>,
     sending: bool,
     told: VecDeque<Tell>,
     telling: bool,
@@ -511,7 +511,7 @@ impl Shared {
             match tell {
                 Tell::Core(Action::Notify(notice)) => {
                     listeners.dispatch(&notice);
-                    observers.dispatch(&SyncEvent::Notified(notice.clone()));
+                    observers.dispatch(&SyncEvent::Notified((*notice).clone()));
                     if let Some(provider) = provider {
                         self.ask_provider(provider, &notice);
                     }

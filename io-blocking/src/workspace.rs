@@ -284,7 +284,7 @@ impl Shared {
                     (state.listeners.clone(), state.provider.clone())
                 };
                 listeners.dispatch(&notice);
-                self.observe(&SyncEvent::Notified(notice.clone()));
+                self.observe(&SyncEvent::Notified((*notice).clone()));
                 if let Some(provider) = provider {
                     self.ask_provider(provider, &notice);
                 }

@@ -200,7 +200,7 @@ fn t3_tokens_are_never_printed_whole() {
         printed.push(format!("{action:?}"));
         if let authsync_core::Action::Send(request) = &action {
             printed.push(format!("{:?}", request.to_http()));
-            h.requests.push(request.clone());
+            h.requests.push((**request).clone());
         }
     }
     let id = h.last_id();

@@ -109,7 +109,7 @@ impl Harness {
                             .get("authorization")
                             .map(|v| v.to_str().unwrap().to_owned()),
                     });
-                    self.requests.push(request);
+                    self.requests.push(*request);
                 }
                 Action::Notify(notice) => seen.push(Seen::Notify {
                     code: notice.code.as_str().to_owned(),

@@ -400,7 +400,7 @@ impl Sim {
         while let Some(action) = self.client.poll_action() {
             match &action {
                 Action::Persist(record) => record.encode(&mut self.journal),
-                Action::Send(request) => self.in_flight = Some(request.clone()),
+                Action::Send(request) => self.in_flight = Some((**request).clone()),
                 _ => {}
             }
             actions.push(action);
