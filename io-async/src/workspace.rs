@@ -65,6 +65,8 @@ struct State {
     flights: SingleFlight,
     stopping: bool,
     finished: bool,
+    /// The core's deadline the timer task last heard of.
+    told_timer: Option<authsync_core::Wakeup>,
 }
 
 impl State {
@@ -81,6 +83,8 @@ impl State {
 
 pub(crate) struct Shared {
     app_id: String,
+    /// Whether inputs wait for their records to be written (a state directory).
+    has_store: bool,
     clock: SystemClock,
     state: Mutex<State>,
     store: Mutex<Option<StateDir>>,
@@ -168,7 +172,9 @@ impl Shared {
                 flights: SingleFlight::default(),
                 stopping: false,
                 finished: false,
+                told_timer: None,
             }),
+            has_store: store.is_some(),
             store: Mutex::new(store),
             writer_wake: Event::new(),
             sender_wake: Event::new(),
@@ -271,7 +277,9 @@ impl Shared {
         if records.is_empty() && actions.is_empty() {
             return None;
         }
-        let (done, written) = if ack && !records.is_empty() {
+        // Without a state directory there is nothing to wait for: the records only set
+        // the order in which the writer releases actions.
+        let (done, written) = if ack && self.has_store && !records.is_empty() {
             let (done, written) = smol::channel::bounded(1);
             (Some(done), Some(written))
         } else {
@@ -283,7 +291,11 @@ impl Shared {
             done,
         });
         self.writer_wake.notify(usize::MAX);
-        self.timer_wake.notify(usize::MAX);
+        let deadline = state.core.poll_timeout();
+        if deadline != state.told_timer {
+            state.told_timer = deadline;
+            self.timer_wake.notify(usize::MAX);
+        }
         written
     }
 

@@ -131,10 +131,17 @@ impl Shared {
         if state.stopping {
             return Err(Error::ShutDown);
         }
+        let deadline = state.core.poll_timeout();
+        let queued = state.outbox.len();
         let result = input(&mut state.core, self.clock.now());
         let written = self.drain(&mut state);
+        // Waking the driver thread costs a system call; most tracks give it nothing
+        // new to do (no work, the same deadline).
+        let news = state.outbox.len() != queued || state.core.poll_timeout() != deadline;
         drop(state);
-        self.wake.notify_one();
+        if news {
+            self.wake.notify_one();
+        }
         written.map_err(|e| Error::NotDurable(Arc::new(e)))?;
         Ok(result)
     }
