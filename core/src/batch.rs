@@ -1,10 +1,12 @@
 //! Batches: the open batch that events are appended to, and sealed batches with their
 //! request body (S1, S3, A5, D3).
 //!
-//! A sealed batch's body is built once, when it is sealed, and every send of it clones
-//! the same `Bytes` (S3). A batch keeps only its body and the end offset of each event
-//! in it, so a pending event costs its encoded size plus four bytes. This module
-//! decides nothing about when to seal or send; it only builds and cuts batches.
+//! Sealing moves the open batch's events, it does not copy them. A sealed batch's body
+//! is built once, the first time it is sent, and every later send clones the same
+//! `Bytes` (S3). Before that, the batch holds its events joined by commas; after, its
+//! body; either way one copy of each event plus four bytes of offset, so restoring a
+//! journal never builds bodies it may not send yet. This module decides nothing about
+//! when to seal or send; it only builds and cuts batches.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -149,21 +151,38 @@ impl Envelope {
             + json_str_bound(owner.id())
     }
 
-    /// Seals `run` as batch `number` of `owner`.
-    pub(crate) fn seal(&self, number: u64, owner: Owner, run: &EventRun) -> Batch {
-        let mut body = self.prefix(number, &owner);
-        let events_start = offset(body.len());
-        body.reserve_exact(run.joined.len() + SUFFIX.len());
-        body.extend_from_slice(&run.joined);
-        body.extend_from_slice(SUFFIX);
-        let ends = run.ends.iter().map(|end| end + events_start).collect();
+    /// Seals `run` as batch `number` of `owner`: a move, not a copy.
+    pub(crate) fn seal(&self, number: u64, owner: Owner, mut run: EventRun) -> Batch {
+        // A sealed batch keeps exactly its bytes (D3's memory bound counts on it).
+        run.joined.shrink_to_fit();
+        run.ends.shrink_to_fit();
         Batch {
             number,
             owner,
             attempted: false,
-            body: Bytes::from(body),
-            events_start,
-            ends,
+            content: Content::Run(run),
+        }
+    }
+
+    /// The body of `batch`, built the first time it is asked for: every later call
+    /// returns the same bytes (S3).
+    pub(crate) fn body_of(&self, batch: &mut Batch) -> Bytes {
+        if let Content::Run(run) = &batch.content {
+            let mut body = self.prefix(batch.number, &batch.owner);
+            let events_start = offset(body.len());
+            body.reserve_exact(run.joined.len() + SUFFIX.len());
+            body.extend_from_slice(&run.joined);
+            body.extend_from_slice(SUFFIX);
+            let ends = run.ends.iter().map(|end| end + events_start).collect();
+            batch.content = Content::Body {
+                body: Bytes::from(body),
+                events_start,
+                ends,
+            };
+        }
+        match &batch.content {
+            Content::Body { body, .. } => body.clone(),
+            Content::Run(_) => Bytes::new(),
         }
     }
 }
@@ -177,31 +196,71 @@ fn push_json_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// A sealed batch: a stable number (its id is `{install_id}-{number}`), one owner, and
-/// the body every attempt sends.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// its events: as a run until its first send, then as the body every send sends.
+#[derive(Clone, Debug)]
 pub(crate) struct Batch {
     pub(crate) number: u64,
     pub(crate) owner: Owner,
     /// Whether a request for it was ever sent: from then on its id may be known to the
     /// server, so it is never re-cut under the same id.
     pub(crate) attempted: bool,
-    pub(crate) body: Bytes,
-    events_start: u32,
-    ends: Vec<u32>,
+    content: Content,
 }
+
+#[derive(Clone, Debug)]
+enum Content {
+    /// Not sent yet: the events, joined by commas.
+    Run(EventRun),
+    /// Sent at least once (or about to be): the body, and where each event ends in it.
+    Body {
+        body: Bytes,
+        events_start: u32,
+        ends: Vec<u32>,
+    },
+}
+
+/// Two batches are the same when they hold the same events under the same identity,
+/// whether or not one of them has built its body yet.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.number == other.number
+            && self.owner == other.owner
+            && self.attempted == other.attempted
+            && self.events().eq(other.events())
+    }
+}
+
+impl Eq for Batch {}
 
 impl Batch {
     pub(crate) fn len(&self) -> usize {
-        self.ends.len()
+        match &self.content {
+            Content::Run(run) => run.len(),
+            Content::Body { ends, .. } => ends.len(),
+        }
+    }
+
+    fn event(&self, index: usize) -> &[u8] {
+        match &self.content {
+            Content::Run(run) => event_in(&run.joined, 0, &run.ends, index),
+            Content::Body {
+                body,
+                events_start,
+                ends,
+            } => event_in(body, *events_start, ends, index),
+        }
     }
 
     fn events(&self) -> impl Iterator<Item = &[u8]> {
-        (0..self.len()).map(|i| event_in(&self.body, self.events_start, &self.ends, i))
+        (0..self.len()).map(|i| self.event(i))
     }
 
     #[cfg(test)]
     fn run(&self) -> EventRun {
-        EventRun::from_events(self.events())
+        match &self.content {
+            Content::Run(run) => run.clone(),
+            Content::Body { .. } => EventRun::from_events(self.events()),
+        }
     }
 
     /// Splits into two halves, the first taking the odd event (A5), as batches
@@ -211,8 +270,8 @@ impl Batch {
         let head_run = EventRun::from_events(self.events().take(head));
         let tail_run = EventRun::from_events(self.events().skip(head));
         [
-            envelope.seal(first, self.owner.clone(), &head_run),
-            envelope.seal(second, self.owner.clone(), &tail_run),
+            envelope.seal(first, self.owner.clone(), head_run),
+            envelope.seal(second, self.owner.clone(), tail_run),
         ]
     }
 
@@ -220,7 +279,7 @@ impl Batch {
     /// attempted, whose id nobody has seen.
     pub(crate) fn without_front(&self, envelope: &Envelope, count: usize) -> Self {
         let run = EventRun::from_events(self.events().skip(count));
-        envelope.seal(self.number, self.owner.clone(), &run)
+        envelope.seal(self.number, self.owner.clone(), run)
     }
 }
 
@@ -237,23 +296,32 @@ pub(crate) struct PersistedBatch {
 
 impl PersistedBatch {
     pub(crate) fn from_batch(batch: &Batch) -> Self {
-        let joined_end = batch.body.len() - SUFFIX.len();
-        let start = batch.events_start;
+        let (joined, ends) = match &batch.content {
+            Content::Run(run) => (Bytes::copy_from_slice(&run.joined), run.ends.clone()),
+            Content::Body {
+                body,
+                events_start,
+                ends,
+            } => (
+                body.slice(*events_start as usize..body.len() - SUFFIX.len()),
+                ends.iter().map(|end| end - events_start).collect(),
+            ),
+        };
         Self {
             number: batch.number,
             owner: batch.owner.clone(),
             attempted: batch.attempted,
-            joined: batch.body.slice(start as usize..joined_end),
-            ends: batch.ends.iter().map(|end| end - start).collect(),
+            joined,
+            ends,
         }
     }
 
     pub(crate) fn into_batch(self, envelope: &Envelope) -> Option<Batch> {
-        let run = EventRun::from_parts(self.joined.to_vec(), self.ends)?;
+        let run = EventRun::from_parts(Vec::from(self.joined), self.ends)?;
         if run.len() == 0 {
             return None;
         }
-        let mut batch = envelope.seal(self.number, self.owner, &run);
+        let mut batch = envelope.seal(self.number, self.owner, run);
         batch.attempted = self.attempted;
         Some(batch)
     }
@@ -279,7 +347,7 @@ impl PersistedOpenBatch {
     }
 
     pub(crate) fn into_open(self) -> Option<OpenBatch> {
-        let run = EventRun::from_parts(self.joined.to_vec(), self.ends)?;
+        let run = EventRun::from_parts(Vec::from(self.joined), self.ends)?;
         (run.len() > 0).then_some(OpenBatch {
             owner: self.owner,
             first_unix_ms: self.first_unix_ms,
@@ -305,19 +373,25 @@ mod tests {
 
     #[test]
     fn s3_sealed_body_is_the_wire_json() {
-        let batch = envelope().seal(
+        let mut batch = envelope().seal(
             3,
             Owner::Identified("u\"1".into()),
-            &run_of(&["{\"a\":1}", "{}"]),
+            run_of(&["{\"a\":1}", "{}"]),
+        );
+        let body = envelope().body_of(&mut batch);
+        assert_eq!(
+            body,
+            envelope().body_of(&mut batch),
+            "built once, the same bytes"
         );
         assert_eq!(
-            std::str::from_utf8(&batch.body).unwrap(),
+            std::str::from_utf8(&body).unwrap(),
             r#"{"batch_id":"00ff-3","app_id":"app","user":{"type":"identified","id":"u\"1"},"events":[{"a":1},{}]}"#
         );
         let events: Vec<&[u8]> = batch.events().collect();
         assert_eq!(events, vec![&b"{\"a\":1}"[..], &b"{}"[..]]);
         assert!(
-            batch.body.len()
+            body.len()
                 <= envelope().overhead_bound(&batch.owner)
                     + run_of(&["{\"a\":1}", "{}"]).joined_len()
         );
@@ -331,9 +405,8 @@ mod tests {
             app_id: "\u{1}".repeat(40),
         };
         let owner = Owner::Identified("\u{1}".repeat(50));
-        let body = envelope
-            .seal(u64::MAX, owner.clone(), &EventRun::default())
-            .body;
+        let mut batch = envelope.seal(u64::MAX, owner.clone(), EventRun::default());
+        let body = envelope.body_of(&mut batch);
         let bound = envelope.overhead_bound(&owner);
         assert!(body.len() <= bound, "{} > {bound}", body.len());
         // The only slack left is the fixed text's rounding: a looser bound would seal
@@ -343,7 +416,7 @@ mod tests {
 
     #[test]
     fn a5_split_gives_the_odd_event_to_the_first_half() {
-        let batch = envelope().seal(1, Owner::Anonymous("x".into()), &run_of(&["{}", "[]", "1"]));
+        let batch = envelope().seal(1, Owner::Anonymous("x".into()), run_of(&["{}", "[]", "1"]));
         let [first, second] = batch.split(&envelope(), 5, 6);
         assert_eq!(first.run(), run_of(&["{}", "[]"]));
         assert_eq!(second.run(), run_of(&["1"]));
@@ -357,7 +430,7 @@ mod tests {
         assert_eq!(run, run_of(&["bb", "ccc"]));
         run.drop_front(5);
         assert_eq!(run, EventRun::default());
-        let batch = envelope().seal(9, Owner::Anonymous("x".into()), &run_of(&["a", "b"]));
+        let batch = envelope().seal(9, Owner::Anonymous("x".into()), run_of(&["a", "b"]));
         assert_eq!(batch.without_front(&envelope(), 1).run(), run_of(&["b"]));
     }
 
@@ -383,14 +456,21 @@ mod tests {
             .is_none(),
             "an empty open batch is no open batch"
         );
-        let batch = envelope().seal(
+        let mut batch = envelope().seal(
             2,
             Owner::Anonymous("x".into()),
-            &run_of(&["{}", "{\"k\":2}"]),
+            run_of(&["{}", "{\"k\":2}"]),
         );
         let restored = PersistedBatch::from_batch(&batch)
             .into_batch(&envelope())
             .unwrap();
         assert_eq!(restored, batch);
+        // After its first send the batch holds its body: it persists the same events.
+        let _ = envelope().body_of(&mut batch);
+        let restored = PersistedBatch::from_batch(&batch)
+            .into_batch(&envelope())
+            .unwrap();
+        assert_eq!(restored, batch);
+        assert_eq!(restored.run(), batch.run());
     }
 }

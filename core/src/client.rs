@@ -1071,13 +1071,16 @@ impl Client {
         let Some((number, token)) = chosen else {
             return;
         };
-        let Some(batch) = self.state.queue.get(number) else {
+        let Some(batch) = self.state.queue.get_mut(number) else {
             return;
         };
+        // The body is built at the first send and kept: a cache of the batch's events,
+        // not a durable change.
+        let body = self.state.envelope.body_of(batch);
         let id = RequestId(self.next_request);
         self.next_request += 1;
         let batch_id = self.state.envelope.batch_id(number);
-        let request = wire::request_for(id, &self.config, batch_id, batch, token.as_ref());
+        let request = wire::request_for(id, &self.config, batch_id, batch, body, token.as_ref());
         if !batch.attempted {
             self.commit(Change::Attempted { batch: number });
         }

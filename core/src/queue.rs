@@ -48,6 +48,10 @@ impl Queue {
         self.batches.iter().find(|b| b.number == number)
     }
 
+    pub(crate) fn get_mut(&mut self, number: u64) -> Option<&mut Batch> {
+        self.batches.iter_mut().find(|b| b.number == number)
+    }
+
     fn position(&self, number: u64) -> Option<usize> {
         self.batches.iter().position(|b| b.number == number)
     }

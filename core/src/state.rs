@@ -170,7 +170,7 @@ impl DurableState {
             }
             Change::Sealed => {
                 let open = self.open.take().ok_or("no open batch to seal")?;
-                let batch = self.envelope.seal(self.next_batch, open.owner, &open.run);
+                let batch = self.envelope.seal(self.next_batch, open.owner, open.run);
                 self.next_batch += 1;
                 self.queue.push(batch);
             }

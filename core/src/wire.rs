@@ -22,12 +22,14 @@ pub(crate) const RETRY_AFTER_CAP_MS: u64 = 60 * 60 * 1000;
 const X_APP_ID: HeaderName = HeaderName::from_static("x-app-id");
 const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 
-/// The request for `batch`, authenticated with `token` when there is one (S4).
+/// The request for `batch`, whose body is `body`, authenticated with `token` when
+/// there is one (S4).
 pub(crate) fn request_for(
     id: RequestId,
     config: &ValidConfig,
     batch_id: String,
     batch: &Batch,
+    body: Bytes,
     token: Option<&Token>,
 ) -> Request {
     let mut headers = HeaderMap::with_capacity(4);
@@ -54,7 +56,7 @@ pub(crate) fn request_for(
         method: Method::POST,
         uri: config.report_uri.clone(),
         headers,
-        body: batch.body.clone(),
+        body,
     }
 }
 
