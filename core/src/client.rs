@@ -32,9 +32,6 @@ use crate::wire::{self, RETRY_AFTER_CAP_MS, Verdict};
 
 /// Size of a fresh event arena: a few hundred typical events.
 const ARENA_CHUNK: usize = 64 * 1024;
-/// Below this spare capacity a new arena chunk is taken, so that a typical event fits
-/// without the arena growing mid-encode (a larger one still works, it just reallocates).
-const ARENA_LOW_WATER: usize = 1024;
 
 /// What `handle_track` reports for an accepted event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,8 +135,10 @@ pub struct Client {
     /// When the running backoff runs out (A4), monotonic.
     backoff_deadline_ms: Option<u64>,
     actions: VecDeque<Action>,
-    /// Where events are encoded and split off as `Bytes`: one allocation per chunk of
-    /// events instead of one per event.
+    /// Reused buffer events are encoded into.
+    scratch: Vec<u8>,
+    /// Where encoded events are copied and split off as `Bytes`: one allocation per
+    /// chunk of events instead of one per event.
     arena: BytesMut,
     /// Set by every change that may alter what is sent, told or awaited; cleared by
     /// the review. Tracking into an open batch changes none of those.
@@ -269,6 +268,7 @@ impl Client {
             open_deadline_ms: None,
             backoff_deadline_ms: None,
             actions: VecDeque::new(),
+            scratch: Vec::with_capacity(256),
             arena: BytesMut::new(),
             review_needed: true,
             wakeup: None,
@@ -316,14 +316,11 @@ impl Client {
         attrs: &A,
     ) -> Result<TrackReceipt, EventError> {
         let seq = self.state.next_seq;
-        if self.arena.capacity() < ARENA_LOW_WATER {
-            self.arena.reserve(ARENA_CHUNK);
-        }
-        encode_event(&mut self.arena, seq, name, now.unix_ms, attrs)?;
+        encode_event(&mut self.scratch, seq, name, now.unix_ms, attrs)?;
         let now = self.clock.advance(now);
         let max_bytes = self.config.config.batch_max_bytes as usize;
         if let Some(open) = &self.state.open {
-            let with_event = self.open_body_bound(open) + 1 + self.arena.len();
+            let with_event = self.open_body_bound(open) + 1 + self.scratch.len();
             if with_event > max_bytes {
                 self.seal_open();
             }
@@ -332,6 +329,10 @@ impl Client {
             self.open_deadline_ms = Some(now.mono_ms.saturating_add(self.config.flush_interval_ms));
             self.review_needed = true;
         }
+        if self.arena.capacity() < self.scratch.len() {
+            self.arena.reserve(ARENA_CHUNK.max(self.scratch.len()));
+        }
+        self.arena.extend_from_slice(&self.scratch);
         let event = self.arena.split().freeze();
         self.commit(Change::EventAdded {
             unix_ms: now.unix_ms,
@@ -1161,7 +1162,7 @@ mod tests {
         let target = second_event_bound(bound);
         let pad = (0..4_096)
             .find(|&n| {
-                let mut event = BytesMut::new();
+                let mut event = Vec::new();
                 let attrs = serde_json::json!({ "p": "x".repeat(n) });
                 encode_event(&mut event, 2, "e", 0, &attrs).unwrap();
                 bound + 1 + event.len() == target

@@ -3,7 +3,6 @@
 //! An event is encoded to its wire JSON once, when it is tracked; batches and the
 //! journal only ever copy those bytes. This module does not know about batches.
 
-use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use crate::error::EventError;
@@ -15,10 +14,10 @@ pub const MAX_ATTRIBUTES_BYTES: usize = 32 * 1024;
 
 /// Encodes `{"seq":…,"name":…,"ts_ms":…,"attrs":{…}}` into `out` (cleared first).
 ///
-/// `out` is an arena the caller splits each event off (`BytesMut::split`), so that
-/// tracking allocates once per arena chunk, not once per event.
+/// `out` is a scratch buffer the caller reuses: serde_json writes in many small pieces,
+/// which a `Vec` takes fastest.
 pub(crate) fn encode_event<A: Serialize + ?Sized>(
-    out: &mut BytesMut,
+    out: &mut Vec<u8>,
     seq: u64,
     name: &str,
     ts_ms: u64,
@@ -47,13 +46,12 @@ pub(crate) fn encode_event<A: Serialize + ?Sized>(
     if attrs_len > MAX_ATTRIBUTES_BYTES {
         return Err(EventError::AttributesTooLarge { len: attrs_len });
     }
-    out.put_u8(b'}');
+    out.push(b'}');
     Ok(())
 }
 
-fn write_json<T: Serialize + ?Sized>(out: &mut BytesMut, value: &T) -> Result<(), EventError> {
-    serde_json::to_writer(out.writer(), value)
-        .map_err(|e| EventError::AttributesUnencodable(e.to_string()))
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), EventError> {
+    serde_json::to_writer(out, value).map_err(|e| EventError::AttributesUnencodable(e.to_string()))
 }
 
 #[cfg(test)]
@@ -65,9 +63,9 @@ mod tests {
     use super::*;
 
     fn encode(name: &str, attrs: &serde_json::Value) -> Result<String, EventError> {
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         encode_event(&mut out, 7, name, 1_700_000_000_000, attrs)?;
-        Ok(String::from_utf8(out.to_vec()).unwrap())
+        Ok(String::from_utf8(out).unwrap())
     }
 
     #[test]
@@ -96,7 +94,7 @@ mod tests {
         ));
         let mut non_string_keys = BTreeMap::new();
         non_string_keys.insert(vec![1u8], 1);
-        let mut out = BytesMut::new();
+        let mut out = Vec::new();
         assert!(matches!(
             encode_event(&mut out, 1, "e", 0, &non_string_keys),
             Err(EventError::AttributesUnencodable(_))
