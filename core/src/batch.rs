@@ -435,6 +435,26 @@ mod tests {
     }
 
     #[test]
+    fn batches_are_equal_by_identity_and_events_not_by_form() {
+        let owner = Owner::Anonymous("x".into());
+        let base = || envelope().seal(4, owner.clone(), run_of(&["{}", "[]"]));
+        let mut sent = base();
+        let _ = envelope().body_of(&mut sent);
+        assert_eq!(base(), sent, "a built body changes nothing");
+        let mut attempted = base();
+        attempted.attempted = true;
+        let others = [
+            envelope().seal(5, owner.clone(), run_of(&["{}", "[]"])),
+            envelope().seal(4, Owner::Identified("x".into()), run_of(&["{}", "[]"])),
+            attempted,
+            envelope().seal(4, owner.clone(), run_of(&["{}", "[1]"])),
+        ];
+        for other in others {
+            assert_ne!(base(), other);
+        }
+    }
+
+    #[test]
     fn persisted_parts_are_checked() {
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 3]).is_some());
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 2]).is_none());

@@ -482,6 +482,71 @@ mod tests {
         }
     }
 
+    /// A frame with a valid checksum but the wrong shape: `payload` after the version.
+    fn frame_of(payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![FORMAT_VERSION];
+        body.extend_from_slice(payload);
+        let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
+        frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    #[test]
+    fn d2_an_event_record_without_its_event_is_undecodable() {
+        let mut encoded = Vec::new();
+        let empty = Record::new(
+            2,
+            Change::EventAdded {
+                unix_ms: 5,
+                event: Bytes::new(),
+            },
+        );
+        empty.encode(&mut encoded);
+        let damage = JournalReader::new(&encoded).next().unwrap().unwrap_err();
+        assert_eq!(damage.kind, DamageKind::Undecodable);
+    }
+
+    #[test]
+    fn d2_a_record_with_a_stray_tail_is_undecodable() {
+        let mut head = postcard::to_allocvec(&Record::new(3, Change::Sealed)).unwrap();
+        assert!(JournalReader::new(&frame_of(&head)).next().unwrap().is_ok());
+        head.push(b'x');
+        let damage = JournalReader::new(&frame_of(&head))
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(damage.kind, DamageKind::Undecodable);
+    }
+
+    #[test]
+    fn d2_an_event_is_the_frames_tail_and_reads_back_borrowed() {
+        let record = Record::new(
+            2,
+            Change::EventAdded {
+                unix_ms: 5,
+                event: Bytes::from_static(b"{\"k\":1}"),
+            },
+        );
+        let mut journal = Vec::new();
+        record.encode(&mut journal);
+        assert!(journal.ends_with(b"{\"k\":1}"), "written as raw bytes");
+        let shared = Bytes::from(journal);
+        let read = JournalReader::shared(shared.clone())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(read, record);
+        let Change::EventAdded { event, .. } = read.change() else {
+            panic!("an event record")
+        };
+        assert_eq!(
+            event.as_ptr(),
+            shared[shared.len() - event.len()..].as_ptr(),
+            "no copy"
+        );
+    }
+
     #[test]
     fn d2_flipped_bit_is_a_checksum_error() {
         let mut journal = Vec::new();
