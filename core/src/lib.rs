@@ -66,7 +66,7 @@ pub use event::{MAX_ATTRIBUTES_BYTES, MAX_EVENT_NAME_BYTES};
 pub use owner::{MAX_IDENTIFIER_BYTES, Owner};
 pub use record::{
     DamageKind, DropReason, FORMAT_VERSION, FRAME_HEADER_BYTES, JournalDamage, JournalReader,
-    Record, Snapshot,
+    Record, Snapshot, SnapshotVerifier,
 };
 pub use state::Totals;
 pub use time::Now;

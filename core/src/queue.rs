@@ -22,6 +22,11 @@ impl Queue {
         self.batches.push_back(batch);
     }
 
+    /// The batch sealed last, if it is still queued.
+    pub(crate) fn newest(&self) -> Option<&Batch> {
+        self.batches.back()
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Batch> {
         self.batches.iter()
     }
