@@ -33,17 +33,24 @@ fn options(fsync: FsyncPolicy) -> StoreOptions {
     }
 }
 
+fn typical_attrs() -> serde_json::Value {
+    json!({"screen": "catalog", "index": 1234, "from_push": false})
+}
+
 fn now() -> Now {
     Now::new(0, 1_700_000_000_000)
 }
 
-/// One durable track: the core's step, then its records appended in one write.
-fn durable_track(client: &mut Client, store: &mut StateDir, records: &mut Vec<Record>, i: u64) {
-    let _ = client.handle_track(
-        now(),
-        "screen_view",
-        &json!({"screen": "catalog", "index": i}),
-    );
+/// One durable track: the core's step, then its records appended in one write. The
+/// attributes are built by the caller once: building a `serde_json::Value` is the
+/// app's cost, not the library's, and the raw side does not pay it either.
+fn durable_track(
+    client: &mut Client,
+    store: &mut StateDir,
+    records: &mut Vec<Record>,
+    attrs: &serde_json::Value,
+) {
+    let _ = client.handle_track(now(), "screen_view", attrs);
     while let Some(action) = client.poll_action() {
         if let Action::Persist(record) = action {
             records.push(record);
@@ -78,11 +85,20 @@ fn durable(c: &mut Criterion) {
                     }
                     store.append(&records).unwrap();
                     records.clear();
+                    let attrs = typical_attrs();
                     let start = Instant::now();
                     for i in 0..chunk {
-                        durable_track(&mut client, &mut store, &mut records, i);
+                        durable_track(&mut client, &mut store, &mut records, &attrs);
+                        // A driver syncs when the policy's period is up; checking every
+                        // 256 tracks stands in for its timer.
+                        if i % 256 == 255 {
+                            store.sync_if_due().unwrap();
+                        }
                     }
                     total += start.elapsed();
+                    // Written back outside the measurement, so that one chunk's dirty
+                    // pages do not slow the next (the raw side does the same).
+                    store.sync().unwrap();
                     left -= chunk;
                 }
                 total
@@ -93,11 +109,7 @@ fn durable(c: &mut Criterion) {
     let frame = {
         let mut client = Client::new(config(), now()).unwrap();
         while client.poll_action().is_some() {}
-        let _ = client.handle_track(
-            now(),
-            "screen_view",
-            &json!({"screen": "catalog", "index": 1234}),
-        );
+        let _ = client.handle_track(now(), "screen_view", &typical_attrs());
         let mut frame = Vec::new();
         while let Some(action) = client.poll_action() {
             if let Action::Persist(record) = action {
@@ -123,6 +135,7 @@ fn durable(c: &mut Criterion) {
                     file.write_all(black_box(&frame)).unwrap();
                 }
                 total += start.elapsed();
+                file.sync_data().unwrap();
                 left -= chunk;
             }
             total
@@ -179,7 +192,7 @@ fn read_raw(dir: &std::path::Path) -> usize {
 }
 
 /// Restarts with 100 000 pending events: as the store keeps them (a snapshot written
-/// at each 4 MiB of journal, and the journal since), and from a journal that was never
+/// by the default compaction policy, and the journal since), and from a journal that was never
 /// compacted (the worst case), each against reading the same files raw.
 fn restart(c: &mut Criterion) {
     const PENDING: u64 = 100_000;

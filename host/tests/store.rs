@@ -187,6 +187,35 @@ fn d2_compaction_keeps_the_state_and_empties_the_journal() {
 }
 
 #[test]
+fn d2_compaction_waits_for_a_quarter_of_the_snapshot_so_large_queues_stay_linear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, records) = history(2_000);
+    let snapshot = client.snapshot();
+    let quarter = snapshot.as_bytes().len() as u64 / 4;
+    let options = StoreOptions {
+        compact_after_bytes: 100,
+        ..StoreOptions::default()
+    };
+    let (mut store, _) = StateDir::open(dir.path(), options).unwrap();
+    store.compact(&snapshot).unwrap();
+    let mut appended = 0;
+    while store.journal_bytes() <= quarter {
+        assert!(
+            !store.wants_compaction(),
+            "{} journal bytes, past the fixed threshold but under a quarter of the snapshot",
+            store.journal_bytes()
+        );
+        store.append(&records[appended..=appended]).unwrap();
+        appended += 1;
+    }
+    assert!(store.wants_compaction());
+    drop(store);
+    // Reopened, the threshold comes from the snapshot on disk.
+    let (store, _) = StateDir::open(dir.path(), options).unwrap();
+    assert!(store.wants_compaction());
+}
+
+#[test]
 fn d2_a_crash_between_snapshot_and_journal_truncation_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
     let (client, records) = history(10);
@@ -213,6 +242,32 @@ fn d2_a_damaged_snapshot_is_an_error_that_changes_nothing() {
     assert_eq!(
         fs::read(dir.path().join("snapshot")).unwrap(),
         b"ASNP garbage"
+    );
+}
+
+#[test]
+fn d2_a_snapshot_read_in_pieces_is_checked_whole() {
+    // Large enough to be read and checksummed in several pieces.
+    let (client, _) = history(10_000);
+    let snapshot = client.snapshot();
+    assert!(snapshot.as_bytes().len() > 256 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = StateDir::open(dir.path(), StoreOptions::default()).unwrap();
+    store.compact(&snapshot).unwrap();
+    drop(store);
+    let (store, recovered) = StateDir::open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(restore(recovered).snapshot(), snapshot);
+    drop(store);
+
+    let path = dir.path().join("snapshot");
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let error = StateDir::open(dir.path(), StoreOptions::default()).unwrap_err();
+    assert!(
+        error.to_string().contains("checksum"),
+        "a flipped bit in the last piece is caught: {error}"
     );
 }
 
