@@ -22,7 +22,7 @@ use crate::error::{
     AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError, UnknownRequest,
 };
 use crate::error_code::ErrorCode;
-use crate::event::encode_event;
+use crate::event::PreparedEvent;
 use crate::owner::{MAX_IDENTIFIER_BYTES, Owner};
 use crate::record::{Change, DropReason, NoticeMark, Record, Snapshot};
 use crate::state::{DurableState, Totals};
@@ -135,8 +135,8 @@ pub struct Client {
     /// When the running backoff runs out (A4), monotonic.
     backoff_deadline_ms: Option<u64>,
     actions: VecDeque<Action>,
-    /// Reused buffer events are encoded into.
-    scratch: Vec<u8>,
+    /// Reused by `handle_track`, so that tracking allocates nothing of its own.
+    prepared: PreparedEvent,
     /// Where encoded events are copied and split off as `Bytes`: one allocation per
     /// chunk of events instead of one per event.
     arena: BytesMut,
@@ -268,7 +268,7 @@ impl Client {
             open_deadline_ms: None,
             backoff_deadline_ms: None,
             actions: VecDeque::new(),
-            scratch: Vec::with_capacity(256),
+            prepared: PreparedEvent::default(),
             arena: BytesMut::new(),
             review_needed: true,
             wakeup: None,
@@ -315,12 +315,36 @@ impl Client {
         name: &str,
         attrs: &A,
     ) -> Result<TrackReceipt, EventError> {
+        let mut event = std::mem::take(&mut self.prepared);
+        let tracked = event
+            .refill(name, attrs)
+            .map(|()| self.handle_track_prepared(now, &event));
+        self.prepared = event;
+        tracked
+    }
+
+    /// Tracks an event checked and encoded beforehand (see [`PreparedEvent`]); the
+    /// same as [`Client::handle_track`] otherwise, and it cannot fail.
+    ///
+    /// ```
+    /// use authsync_core::{Client, Config, Now, PreparedEvent};
+    /// use serde_json::json;
+    /// let event = PreparedEvent::new("purchase", &json!({"sku": "A1"})).unwrap();
+    /// let mut client = Client::new(Config::new("app", "http://127.0.0.1:9"), Now::new(0, 0)).unwrap();
+    /// assert_eq!(client.handle_track_prepared(Now::new(1, 1), &event).seq, 1);
+    /// assert_eq!(client.handle_track_prepared(Now::new(1, 1), &event).seq, 2);
+    /// assert_eq!(client.totals().tracked, 2);
+    /// ```
+    pub fn handle_track_prepared(&mut self, now: Now, event: &PreparedEvent) -> TrackReceipt {
         let seq = self.state.next_seq;
-        encode_event(&mut self.scratch, seq, name, now.unix_ms, attrs)?;
+        if self.arena.capacity() < ARENA_CHUNK / 8 {
+            self.arena.reserve(ARENA_CHUNK);
+        }
+        let event_len = event.write_tracked(seq, now.unix_ms, &mut self.arena);
         let now = self.clock.advance(now);
         let max_bytes = self.config.config.batch_max_bytes as usize;
         if let Some(open) = &self.state.open {
-            let with_event = self.open_body_bound(open) + 1 + self.scratch.len();
+            let with_event = self.open_body_bound(open) + 1 + event_len;
             if with_event > max_bytes {
                 self.seal_open();
             }
@@ -329,10 +353,6 @@ impl Client {
             self.open_deadline_ms = Some(now.mono_ms.saturating_add(self.config.flush_interval_ms));
             self.review_needed = true;
         }
-        if self.arena.capacity() < self.scratch.len() {
-            self.arena.reserve(ARENA_CHUNK.max(self.scratch.len()));
-        }
-        self.arena.extend_from_slice(&self.scratch);
         let event = self.arena.split().freeze();
         self.commit(Change::EventAdded {
             unix_ms: now.unix_ms,
@@ -347,7 +367,7 @@ impl Client {
         }
         self.enforce_queue_bound();
         self.after_input();
-        Ok(TrackReceipt { seq })
+        TrackReceipt { seq }
     }
 
     /// Identifies the current user (U2): later events belong to `identifier`.
@@ -1162,10 +1182,10 @@ mod tests {
         let target = second_event_bound(bound);
         let pad = (0..4_096)
             .find(|&n| {
-                let mut event = Vec::new();
                 let attrs = serde_json::json!({ "p": "x".repeat(n) });
-                encode_event(&mut event, 2, "e", 0, &attrs).unwrap();
-                bound + 1 + event.len() == target
+                let event = PreparedEvent::new("e", &attrs).unwrap();
+                let len = event.write_tracked(2, 0, &mut BytesMut::new());
+                bound + 1 + len == target
             })
             .unwrap();
         client

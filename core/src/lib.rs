@@ -62,7 +62,7 @@ pub use error::{
     UnknownRequest,
 };
 pub use error_code::ErrorCode;
-pub use event::{MAX_ATTRIBUTES_BYTES, MAX_EVENT_NAME_BYTES};
+pub use event::{MAX_ATTRIBUTES_BYTES, MAX_EVENT_NAME_BYTES, PreparedEvent};
 pub use owner::{MAX_IDENTIFIER_BYTES, Owner};
 pub use record::{
     DamageKind, DropReason, FORMAT_VERSION, FRAME_HEADER_BYTES, JournalDamage, JournalReader,
