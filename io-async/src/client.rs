@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authsync_core::{AuthNotice, Outcome, Owner, Totals, TrackReceipt};
+use authsync_core::{AuthNotice, Outcome, Owner, PreparedEvent, Totals, TrackReceipt};
 use authsync_host::details::JwtAuthenticationDetails;
 use authsync_host::error::{Error, StartError};
 use authsync_host::events::SyncEvent;
@@ -58,10 +58,12 @@ impl Workspace {
         name: &str,
         attrs: &A,
     ) -> Result<TrackReceipt, Error> {
-        Ok(self
-            .shared
-            .input(|core, now| core.handle_track(now, name, attrs))
-            .await??)
+        // Encoded before the driver's lock is taken: serializing `attrs` is most of a
+        // track, and the driver thread needs that lock to send.
+        let event = PreparedEvent::new(name, attrs)?;
+        self.shared
+            .input(|core, now| core.handle_track_prepared(now, &event))
+            .await
     }
 
     /// Identifies the current user (U2).
