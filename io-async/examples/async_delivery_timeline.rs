@@ -1,6 +1,7 @@
 //! Profiling aid: delivers 2 000 events to an in-process reference server with the async
 //! driver and prints when the first batches were sent and answered.
-//! `cargo run --release -p authsync-async --example async_delivery_timeline`
+//! `cargo run --release -p authsync-async --example async_delivery_timeline [lines]`
+//! prints `lines` sent/answered lines (default 6).
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,7 +52,12 @@ fn main() {
             report.totals.acked
         );
     });
-    for (at, what) in log.lock().unwrap().iter().take(6) {
+    for (at, what) in log.lock().unwrap().iter().take(
+        std::env::args()
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(6),
+    ) {
         println!("{at:?} {what}");
     }
 }
