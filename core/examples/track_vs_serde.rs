@@ -30,6 +30,13 @@ fn main() {
         .nth(2)
         .and_then(|r| r.parse().ok())
         .unwrap_or(200);
+    let config = Config::new("bench-app", "http://127.0.0.1:9")
+        .with_batch_limits(100, 128 * 1024)
+        .with_seed(1);
+    let Ok(mut client) = Client::new(config, now) else {
+        return;
+    };
+    while client.poll_action().is_some() {}
     for round in 0..rounds {
         if mode == "serde" {
             out.clear();
@@ -47,18 +54,21 @@ fn main() {
             }
             total += out.len();
         } else {
-            let config = Config::new("bench-app", "http://127.0.0.1:9").with_seed(1);
-            let Ok(mut client) = Client::new(config, now) else {
-                return;
-            };
-            while client.poll_action().is_some() {}
+            // As the benchmark: one long-lived client, each batch acknowledged.
             for (name, attrs) in &events {
                 let _ = client.handle_track(now, name, attrs);
-                while let Some(action) = client.poll_action() {
-                    if let Action::Send(request) = action {
-                        total += request.body.len();
-                    }
+            }
+            let mut sent = None;
+            while let Some(action) = client.poll_action() {
+                if let Action::Send(request) = action {
+                    total += request.body.len();
+                    sent = Some(request.id);
                 }
+            }
+            if let Some(id) = sent {
+                let ok = http::Response::new(bytes::Bytes::new());
+                let _ = client.handle_response(now, id, ok);
+                while client.poll_action().is_some() {}
             }
         }
     }
