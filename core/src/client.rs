@@ -137,9 +137,7 @@ pub struct Client {
     actions: VecDeque<Action>,
     /// Reused by `handle_track`, so that tracking allocates nothing of its own.
     prepared: PreparedEvent,
-    /// Reused buffer a tracked event is written into before its copy into the arena.
-    scratch: Vec<u8>,
-    /// Where encoded events are copied and split off as `Bytes`: one allocation per
+    /// Where tracked events are written and split off as `Bytes`: one allocation per
     /// chunk of events instead of one per event.
     arena: BytesMut,
     /// Set by every change that may alter what is sent, told or awaited; cleared by
@@ -271,7 +269,6 @@ impl Client {
             backoff_deadline_ms: None,
             actions: VecDeque::new(),
             prepared: PreparedEvent::default(),
-            scratch: Vec::with_capacity(256),
             arena: BytesMut::new(),
             review_needed: true,
             wakeup: None,
@@ -340,8 +337,10 @@ impl Client {
     /// ```
     pub fn handle_track_prepared(&mut self, now: Now, event: &PreparedEvent) -> TrackReceipt {
         let seq = self.state.next_seq;
-        event.write_tracked(seq, now.unix_ms, &mut self.scratch);
-        let event_len = self.scratch.len();
+        if self.arena.capacity() < ARENA_CHUNK / 16 {
+            self.arena.reserve(ARENA_CHUNK);
+        }
+        let event_len = event.write_tracked(seq, now.unix_ms, &mut self.arena);
         let now = self.clock.advance(now);
         let max_bytes = self.config.config.batch_max_bytes as usize;
         if let Some(open) = &self.state.open {
@@ -354,10 +353,6 @@ impl Client {
             self.open_deadline_ms = Some(now.mono_ms.saturating_add(self.config.flush_interval_ms));
             self.review_needed = true;
         }
-        if self.arena.capacity() < event_len {
-            self.arena.reserve(ARENA_CHUNK.max(event_len));
-        }
-        self.arena.extend_from_slice(&self.scratch);
         let event = self.arena.split().freeze();
         self.commit(Change::EventAdded {
             unix_ms: now.unix_ms,
@@ -1188,11 +1183,12 @@ mod tests {
         let pad = (0..4_096)
             .find(|&n| {
                 let attrs = serde_json::json!({ "p": "x".repeat(n) });
-                let mut event = Vec::new();
-                PreparedEvent::new("e", &attrs)
-                    .unwrap()
-                    .write_tracked(2, 0, &mut event);
-                bound + 1 + event.len() == target
+                let len = PreparedEvent::new("e", &attrs).unwrap().write_tracked(
+                    2,
+                    0,
+                    &mut BytesMut::new(),
+                );
+                bound + 1 + len == target
             })
             .unwrap();
         client

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use bytes::BytesMut;
 use serde::Serialize;
 
 use crate::error::EventError;
@@ -59,9 +60,6 @@ const NAME_KEY: &[u8] = b",\"name\":";
 const TS_KEY: &[u8] = b",\"ts_ms\":";
 const ATTRS_KEY: &[u8] = b",\"attrs\":";
 
-/// Longest decimal `u64`.
-const MAX_DIGITS: usize = 20;
-
 impl PreparedEvent {
     /// Checks `name` and `attrs` (V2) and encodes them.
     ///
@@ -111,19 +109,21 @@ impl PreparedEvent {
             .saturating_sub(self.ts_at + ATTRS_KEY.len() + 1)
     }
 
-    /// Writes `{"seq":…,"name":…,"ts_ms":…,"attrs":{…}}` into `out` (cleared first).
-    /// `out` is a scratch buffer the caller reuses: a `Vec` takes small pieces fastest.
-    pub(crate) fn write_tracked(&self, seq: u64, ts_ms: u64, out: &mut Vec<u8>) {
+    /// Appends `{"seq":…,"name":…,"ts_ms":…,"attrs":{…}}` to `out`; returns its length.
+    pub(crate) fn write_tracked(&self, seq: u64, ts_ms: u64, out: &mut BytesMut) -> usize {
         let mut seq_text = itoa::Buffer::new();
         let mut ts_text = itoa::Buffer::new();
+        let seq_text = seq_text.format(seq).as_bytes();
+        let ts_text = ts_text.format(ts_ms).as_bytes();
         let (head, tail) = self.json.split_at(self.ts_at);
-        out.clear();
-        out.reserve(SEQ_KEY.len() + 2 * MAX_DIGITS + self.json.len());
+        let len = SEQ_KEY.len() + seq_text.len() + self.json.len() + ts_text.len();
+        out.reserve(len);
         out.extend_from_slice(SEQ_KEY);
-        out.extend_from_slice(seq_text.format(seq).as_bytes());
+        out.extend_from_slice(seq_text);
         out.extend_from_slice(head);
-        out.extend_from_slice(ts_text.format(ts_ms).as_bytes());
+        out.extend_from_slice(ts_text);
         out.extend_from_slice(tail);
+        len
     }
 }
 
@@ -140,9 +140,10 @@ mod tests {
     use super::*;
 
     fn encode(name: &str, attrs: &serde_json::Value) -> Result<String, EventError> {
-        let mut out = b"stale".to_vec();
-        PreparedEvent::new(name, attrs)?.write_tracked(7, 1_700_000_000_000, &mut out);
-        Ok(String::from_utf8(out).unwrap())
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let len = PreparedEvent::new(name, attrs)?.write_tracked(7, 1_700_000_000_000, &mut out);
+        assert_eq!(len + 4, out.len());
+        Ok(String::from_utf8(out[4..].to_vec()).unwrap())
     }
 
     #[test]
