@@ -610,6 +610,29 @@ mod tests {
     }
 
     #[test]
+    fn joined_len_is_the_events_with_their_commas_before_and_after_the_body_is_built() {
+        let mut batch = envelope().seal(4, Owner::Anonymous("x".into()), run_of(&["{}", "[1]"]));
+        assert_eq!(batch.joined_len(), "{},[1]".len());
+        let _ = envelope().body_of(&mut batch);
+        assert_eq!(batch.joined_len(), "{},[1]".len());
+    }
+
+    #[test]
+    fn raw_bytes_say_what_they_expected() {
+        let error = serde_json::from_str::<RawBytes<'_>>("1").unwrap_err();
+        assert!(
+            error.to_string().contains("a borrowed byte string"),
+            "{error}"
+        );
+    }
+
+    impl EventRun {
+        pub(crate) fn capacity(&self) -> (usize, usize) {
+            (self.ends.capacity(), self.joined.capacity())
+        }
+    }
+
+    #[test]
     fn persisted_parts_are_checked() {
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 3]).is_some());
         assert!(EventRun::from_parts(b"a,b".to_vec(), vec![1, 2]).is_none());

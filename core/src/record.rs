@@ -644,6 +644,13 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_verifier_shows_how_much_it_has_seen() {
+        let mut verifier = SnapshotVerifier::new();
+        verifier.update(b"ASNP");
+        assert!(format!("{verifier:?}").contains("seen: 4"));
+    }
+
+    #[test]
     fn d2_a_short_event_frame_is_undecodable() {
         for fixed in 0..=16 {
             let mut body = vec![EVENT_FRAME_LAYOUT];

@@ -460,6 +460,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_new_open_batch_starts_with_the_size_of_the_batch_sealed_before_it() {
+        let long_event = || Change::EventAdded {
+            unix_ms: 0,
+            event: Bytes::from_static(br#"{"twenty":"bytes.."}"#),
+        };
+        let mut changes: Vec<Change> = std::iter::repeat_with(long_event).take(5).collect();
+        changes.extend([Change::Sealed, long_event()]);
+        let mut state = state_with(changes);
+        let open = state.open.take().unwrap();
+        // Grown from empty, one event would have room for 4 ends and 20 bytes.
+        assert_eq!(open.run.capacity(), (5, 5 * 20 + 4));
+    }
+
     fn applies(state: &DurableState, change: Change) -> bool {
         let mut state = state.clone();
         let record = Record::new(state.lsn + 1, change);
