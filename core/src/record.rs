@@ -596,7 +596,12 @@ mod tests {
 
     /// A frame with a valid checksum but the wrong shape: `payload` after the version.
     fn frame_of(payload: &[u8]) -> Vec<u8> {
-        let mut body = vec![FORMAT_VERSION];
+        frame_with_layout(FORMAT_VERSION, payload)
+    }
+
+    /// A frame with a valid checksum: the `layout` byte, then `payload`.
+    fn frame_with_layout(layout: u8, payload: &[u8]) -> Vec<u8> {
+        let mut body = vec![layout];
         body.extend_from_slice(payload);
         let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
         frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
@@ -653,11 +658,7 @@ mod tests {
     #[test]
     fn d2_a_short_event_frame_is_undecodable() {
         for fixed in 0..=16 {
-            let mut body = vec![EVENT_FRAME_LAYOUT];
-            body.extend(std::iter::repeat_n(1, fixed));
-            let mut frame = u32::try_from(body.len()).unwrap().to_le_bytes().to_vec();
-            frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-            frame.extend_from_slice(&body);
+            let frame = frame_with_layout(EVENT_FRAME_LAYOUT, &vec![1; fixed]);
             let damage = JournalReader::new(&frame).next().unwrap().unwrap_err();
             assert_eq!(damage.kind, DamageKind::Undecodable, "{fixed} bytes");
         }
