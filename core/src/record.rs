@@ -649,6 +649,20 @@ mod tests {
     }
 
     #[test]
+    fn d2_a_postcard_layout_event_record_without_its_event_is_undecodable() {
+        let record = Record::new(
+            7,
+            Change::EventAdded {
+                unix_ms: 5,
+                event: Bytes::new(),
+            },
+        );
+        let frame = frame_of(&postcard::to_allocvec(&record).unwrap());
+        let damage = JournalReader::new(&frame).next().unwrap().unwrap_err();
+        assert_eq!(damage.kind, DamageKind::Undecodable);
+    }
+
+    #[test]
     fn a_snapshot_verifier_shows_how_much_it_has_seen() {
         let mut verifier = SnapshotVerifier::new();
         verifier.update(b"ASNP");
