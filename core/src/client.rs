@@ -337,6 +337,8 @@ impl Client {
     /// ```
     pub fn handle_track_prepared(&mut self, now: Now, event: &PreparedEvent) -> TrackReceipt {
         let seq = self.state.next_seq;
+        // A fresh chunk once less than 4 KiB is left: most events fit in what remains,
+        // and a larger one gets its own allocation from `write_tracked`.
         if self.arena.capacity() < ARENA_CHUNK / 16 {
             self.arena.reserve(ARENA_CHUNK);
         }

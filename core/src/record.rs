@@ -516,20 +516,27 @@ impl SnapshotVerifier {
         if self.seen != bytes.len() {
             return Err(bad("checksummed bytes differ from the snapshot's"));
         }
-        let Some((header, _)) = bytes.split_first_chunk::<SNAPSHOT_HEADER_BYTES>() else {
+        // `magic | version: u8 | lsn: u64 | crc: u32`, as `Snapshot::encode` writes it.
+        let header = bytes.split_first_chunk::<4>().and_then(|(magic, rest)| {
+            let (&version, rest) = rest.split_first()?;
+            let (lsn, rest) = rest.split_first_chunk::<8>()?;
+            let (crc, _) = rest.split_first_chunk::<4>()?;
+            Some((
+                magic,
+                version,
+                u64::from_le_bytes(*lsn),
+                u32::from_le_bytes(*crc),
+            ))
+        });
+        let Some((magic, version, lsn, crc)) = header else {
             return Err(bad("not a snapshot"));
         };
-        let (magic, rest) = header.split_at(4);
         if magic != SNAPSHOT_MAGIC {
             return Err(bad("not a snapshot"));
         }
-        let (&version, rest) = rest.split_first().unwrap_or((&0, &[]));
         if version != FORMAT_VERSION {
             return Err(bad("unknown format version"));
         }
-        let (lsn, crc) = rest.split_at(8);
-        let lsn = u64::from_le_bytes(lsn.try_into().unwrap_or_default());
-        let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
         if self.hasher.finalize() != crc {
             return Err(bad("checksum mismatch"));
         }
@@ -544,6 +551,17 @@ impl SnapshotVerifier {
 mod tests {
     use super::*;
 
+    /// A tracked event's record.
+    fn event_record(lsn: u64, unix_ms: u64, event: &'static [u8]) -> Record {
+        Record::new(
+            lsn,
+            Change::EventAdded {
+                unix_ms,
+                event: Bytes::from_static(event),
+            },
+        )
+    }
+
     fn sample() -> Vec<Record> {
         vec![
             Record::new(
@@ -553,13 +571,7 @@ mod tests {
                     seed: 9,
                 },
             ),
-            Record::new(
-                2,
-                Change::EventAdded {
-                    unix_ms: 5,
-                    event: Bytes::from_static(b"{}"),
-                },
-            ),
+            event_record(2, 5, b"{}"),
             Record::new(3, Change::Sealed),
         ]
     }
@@ -612,13 +624,7 @@ mod tests {
     #[test]
     fn d2_an_event_record_without_its_event_is_undecodable() {
         let mut encoded = Vec::new();
-        let empty = Record::new(
-            2,
-            Change::EventAdded {
-                unix_ms: 5,
-                event: Bytes::new(),
-            },
-        );
+        let empty = event_record(2, 5, b"");
         empty.encode(&mut encoded);
         let damage = JournalReader::new(&encoded).next().unwrap().unwrap_err();
         assert_eq!(damage.kind, DamageKind::Undecodable);
@@ -626,13 +632,7 @@ mod tests {
 
     #[test]
     fn d2_event_frames_use_the_fixed_layout_and_the_postcard_layout_still_reads() {
-        let record = Record::new(
-            7,
-            Change::EventAdded {
-                unix_ms: 1_700_000_000_000,
-                event: Bytes::from_static(b"{\"e\":1}"),
-            },
-        );
+        let record = event_record(7, 1_700_000_000_000, b"{\"e\":1}");
         let mut encoded = Vec::new();
         record.encode(&mut encoded);
         assert_eq!(encoded[FRAME_HEADER_BYTES], EVENT_FRAME_LAYOUT);
@@ -650,13 +650,7 @@ mod tests {
 
     #[test]
     fn d2_a_postcard_layout_event_record_without_its_event_is_undecodable() {
-        let record = Record::new(
-            7,
-            Change::EventAdded {
-                unix_ms: 5,
-                event: Bytes::new(),
-            },
-        );
+        let record = event_record(7, 5, b"");
         let frame = frame_of(&postcard::to_allocvec(&record).unwrap());
         let damage = JournalReader::new(&frame).next().unwrap().unwrap_err();
         assert_eq!(damage.kind, DamageKind::Undecodable);
@@ -692,13 +686,7 @@ mod tests {
 
     #[test]
     fn d2_an_event_is_the_frames_tail_and_reads_back_borrowed() {
-        let record = Record::new(
-            2,
-            Change::EventAdded {
-                unix_ms: 5,
-                event: Bytes::from_static(b"{\"k\":1}"),
-            },
-        );
+        let record = event_record(2, 5, b"{\"k\":1}");
         let mut journal = Vec::new();
         record.encode(&mut journal);
         assert!(journal.ends_with(b"{\"k\":1}"), "written as raw bytes");

@@ -560,6 +560,10 @@ fn d2_snapshot_files_are_checked_before_use() {
     let mut wrong_magic = good.clone();
     wrong_magic[0] = b'X';
     assert!(Snapshot::from_bytes(wrong_magic).is_err());
+    let mut wrong_version = good.clone();
+    wrong_version[4] = 9;
+    let refused = Snapshot::from_bytes(wrong_version).unwrap_err();
+    assert!(refused.to_string().contains("version"), "{refused}");
     assert!(
         Snapshot::from_bytes(good[..5].to_vec()).is_err(),
         "cut inside the header"
