@@ -6,9 +6,9 @@ use serde_json::json;
 
 fn main() {
     eprintln!(
-        "size of Action: {} bytes, Record: {}, Request: {}",
-        size_of::<authsync_core::Action>(),
-        size_of::<authsync_core::Record>(),
+        "size of Step: {} bytes, Event: {}, Request: {}",
+        size_of::<authsync_core::Step>(),
+        size_of::<authsync_core::Event>(),
         size_of::<authsync_core::Request>()
     );
     let depth: usize = std::env::args()
@@ -27,12 +27,19 @@ fn main() {
         for _ in 0..depth {
             let _ = client.handle_track(now, "screen_view", &attrs);
         }
-        while client.poll_action().is_some() {}
+        drain(&mut client);
         for _ in 0..1000 {
             let _ = client.handle_track(now, "screen_view", &attrs);
-            while let Some(action) = client.poll_action() {
-                std::hint::black_box(action);
-            }
+            drain(&mut client);
         }
+    }
+}
+
+fn drain(client: &mut Client) {
+    while let Some(event) = client.poll_event() {
+        std::hint::black_box(event);
+    }
+    while let Some(step) = client.poll_step() {
+        std::hint::black_box(step);
     }
 }

@@ -1,7 +1,7 @@
 //! Profiling aid for the `track_seal_encode` benchmark, for callgrind's instruction
 //! counts (repeatable on a busy machine):
 //! `valgrind --tool=callgrind target/release/examples/track_vs_serde authsync|serde`
-use authsync_core::{Action, Client, Config, Now};
+use authsync_core::{Client, Config, Now, Step};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ fn main() {
     let Ok(mut client) = Client::new(config, now) else {
         return;
     };
-    while client.poll_action().is_some() {}
+    while client.poll_event().is_some() {}
     for round in 0..rounds {
         if mode == "serde" {
             out.clear();
@@ -59,8 +59,8 @@ fn main() {
                 let _ = client.handle_track(now, name, attrs);
             }
             let mut sent = None;
-            while let Some(action) = client.poll_action() {
-                if let Action::Send(request) = action {
+            while let Some(step) = client.poll_step() {
+                if let Step::Send(request) = step {
                     total += request.body.len();
                     sent = Some(request.id);
                 }
@@ -68,7 +68,8 @@ fn main() {
             if let Some(id) = sent {
                 let ok = http::Response::new(bytes::Bytes::new());
                 let _ = client.handle_response(now, id, ok);
-                while client.poll_action().is_some() {}
+                while client.poll_event().is_some() {}
+                while client.poll_step().is_some() {}
             }
         }
     }

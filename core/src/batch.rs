@@ -255,6 +255,9 @@ pub(crate) struct Batch {
     /// Whether a request for it was ever sent: from then on its id may be known to the
     /// server, so it is never re-cut under the same id.
     pub(crate) attempted: bool,
+    /// The lsn of the record that gave the batch its number and events (a seal, a
+    /// split, a trim): it may be sent once that record is stored (D4). Runtime only.
+    pub(crate) content_lsn: u64,
     content: Content,
 }
 
@@ -289,6 +292,7 @@ impl Batch {
             number,
             owner,
             attempted: false,
+            content_lsn: 0,
             content: Content::Run(run),
         }
     }

@@ -12,20 +12,27 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-use crate::action::{
-    AckNotice, Action, AuthNotice, DropNotice, IgnoredBecause, Outcome, RequestId, SendOutlook,
-    TransportFailure, WakeReason, Wakeup,
-};
 use crate::backoff;
 use crate::config::{Config, ValidConfig};
 use crate::error::{
-    AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError, UnknownRequest,
+    AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError, UnknownJob,
+    UnknownRequest,
 };
 use crate::error_code::ErrorCode;
 use crate::event::PreparedEvent;
+use crate::fetch::{FetchFailure, FetchId, Fetches, TokenAnswer};
+use crate::output::{
+    AckNotice, AuthNotice, DropNotice, Event, IgnoredBecause, Outcome, RequestId, SendOutlook,
+    Step, StorageNotice, TransportFailure, WakeReason, Wakeup,
+};
 use crate::owner::{MAX_IDENTIFIER_BYTES, Owner};
 use crate::record::{Change, DropReason, NoticeMark, Record, Snapshot};
+use crate::recovery::{RecoveryReport, StoredState, recover};
 use crate::state::{DurableState, Totals};
+use crate::storage::{
+    CompactId, Confirmed, Journal, MaintenanceDue, MaintenanceStep, StorageFailure, SyncId,
+    WriteId, WriteJob,
+};
 use crate::time::{Clock, Now};
 use crate::token::Token;
 use crate::wire::{self, RETRY_AFTER_CAP_MS, Verdict};
@@ -40,6 +47,16 @@ pub struct TrackReceipt {
     pub seq: u64,
 }
 
+/// Changes that are not stored because storage failed (D4): from record `from_lsn`
+/// on they are kept in memory only, requests that depend on them wait, and they are
+/// written (in a rewrite of the whole state) once storage works again. A process that
+/// ends before then loses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unstored {
+    /// The first record not stored.
+    pub from_lsn: u64,
+}
+
 /// The request in flight (S2): at most one, never persisted (a restart sends its batch
 /// again under the same id, and the server deduplicates).
 #[derive(Clone, Debug)]
@@ -49,37 +66,46 @@ struct InFlight {
     token: Option<Token>,
 }
 
-/// One workspace's sync client: a pure, deterministic state machine (DT1).
+/// One workspace's sync client: a pure, deterministic state machine (DT1), and the one
+/// loop every host runs.
 ///
 /// It reads no clock, no randomness, no environment, and does no I/O: time comes in
 /// with every call as [`Now`], randomness from [`Config::seed`], and everything it wants
-/// done comes out as an [`Action`]. The same inputs give the same actions, byte for byte.
+/// done comes out as work for the host. The same inputs give the same outputs, byte for
+/// byte. Every decision is here: the rules of the contract, when to write, sync and
+/// compact, what a storage failure means, when to ask the token provider and what its
+/// answer means, when a wait is over, and the order of a shutdown. A host only carries
+/// out what it is handed.
 ///
 /// # The methods, by kind
 ///
-/// - **Construction**: [`Client::new`] for a new install, [`Client::restore`] from a
-///   [`Snapshot`] and the journal's [`Record`]s.
-/// - **Inputs** (`handle_*`, each with the current time): [`handle_track`],
+/// - **Construction**: [`Client::new`] for a new install, [`Client::recover`] from
+///   what a store holds.
+/// - **The app's inputs** (`handle_*`, each with the current time): [`handle_track`],
 ///   [`handle_identify`], [`handle_authentication_details`], [`handle_session_start`],
-///   [`handle_logout`], [`handle_flush`], [`handle_response`],
-///   [`handle_transport_failure`], [`handle_timeout`]. A refused call returns a typed
-///   error and changes nothing; a call that changes nothing by rule returns
+///   [`handle_logout`], [`handle_flush`], [`handle_close`]. A refused call returns a
+///   typed error and changes nothing; a call that changes nothing by rule returns
 ///   [`Outcome::Ignored`].
-/// - **Outputs** (`poll_*`): [`poll_action`] until `None`, then [`poll_timeout`].
-/// - **Getters**: [`totals`], [`current_user`], [`is_locked_out`], [`outlook`],
-///   [`snapshot`], and a few more.
+/// - **The host's inputs**: results of the work it was handed —
+///   [`handle_written`], [`handle_synced`], [`handle_compacted`],
+///   [`handle_response`], [`handle_transport_failure`], [`handle_token_answer`] —
+///   and [`handle_timeout`] when [`poll_timeout`] is reached.
+/// - **Outputs**, drained after every input, in this order:
+///   1. [`poll_write`]: journal appends, performed at once by whoever made the input
+///      (so a `track` is stored when it returns), each confirmed before the next;
+///   2. [`poll_event`]: what happened, for listeners and observers, released once the
+///      records before it are written;
+///   3. [`poll_step`]: work for the host's background side: send a request, fetch a
+///      token, cancel a fetch, sync, compact, finish;
+///   4. [`poll_timeout`]: when to call [`handle_timeout`] if nothing else happens.
+/// - **Getters**: [`totals`], [`current_user`], [`is_locked_out`], [`outlook`], and a
+///   few more.
 ///
-/// # The driver's loop
-///
-/// After every input, drain [`poll_action`] until it returns `None`, carrying out each
-/// action in order (write [`Action::Persist`] records before anything after them,
-/// send [`Action::Send`] requests, hand notices to the app); then sleep until
-/// [`poll_timeout`] or the next input, and call [`handle_timeout`] when it is reached.
 /// Calling `handle_timeout` early is harmless, and once a timeout is handled,
-/// `poll_timeout` moves forward, so a driver never busy-loops (DT2).
+/// `poll_timeout` moves forward, so a host never busy-loops (DT2).
 ///
 /// ```
-/// use authsync_core::{Action, Client, Config, Now};
+/// use authsync_core::{Client, Config, Event, Now, Step};
 /// use serde_json::json;
 ///
 /// let config = Config::new("app-1", "http://127.0.0.1:8080").with_seed(7);
@@ -88,20 +114,16 @@ struct InFlight {
 /// client.handle_track(now, "app_open", &json!({"cold": true})).unwrap();
 /// client.handle_flush(now);
 ///
-/// let mut sent = None;
-/// while let Some(action) = client.poll_action() {
-///     match action {
-///         Action::Persist(record) => { /* append to the journal */ let _ = record; }
-///         Action::Send(request) => sent = Some(request),
-///         other => println!("{other:?}"),
-///     }
-/// }
-/// let request = sent.expect("a flush sends the batch");
+/// // Kept in memory (the default storage): nothing to write.
+/// assert!(client.poll_write().is_none());
+/// let Some(Step::Send(request)) = client.poll_step() else { panic!("a flush sends the batch") };
 /// assert_eq!(request.events, 1);
 ///
 /// // The server answered 200: the batch is acknowledged.
 /// let response = http::Response::builder().status(200).body(bytes::Bytes::new()).unwrap();
 /// client.handle_response(Now::new(20, 1_700_000_000_020), request.id, response).unwrap();
+/// let events: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+/// assert!(events.iter().any(|e| matches!(e, Event::Acked(_))));
 /// assert_eq!(client.totals().acked, 1);
 /// ```
 ///
@@ -111,16 +133,22 @@ struct InFlight {
 /// [`handle_session_start`]: Client::handle_session_start
 /// [`handle_logout`]: Client::handle_logout
 /// [`handle_flush`]: Client::handle_flush
+/// [`handle_close`]: Client::handle_close
+/// [`handle_written`]: Client::handle_written
+/// [`handle_synced`]: Client::handle_synced
+/// [`handle_compacted`]: Client::handle_compacted
 /// [`handle_response`]: Client::handle_response
 /// [`handle_transport_failure`]: Client::handle_transport_failure
+/// [`handle_token_answer`]: Client::handle_token_answer
 /// [`handle_timeout`]: Client::handle_timeout
-/// [`poll_action`]: Client::poll_action
+/// [`poll_write`]: Client::poll_write
+/// [`poll_event`]: Client::poll_event
+/// [`poll_step`]: Client::poll_step
 /// [`poll_timeout`]: Client::poll_timeout
 /// [`totals`]: Client::totals
 /// [`current_user`]: Client::current_user
 /// [`is_locked_out`]: Client::is_locked_out
 /// [`outlook`]: Client::outlook
-/// [`snapshot`]: Client::snapshot
 // `Clone` lets the model tests' explorer branch a client at every state instead of
 // replaying each path from the start; it is not part of the stable API.
 #[cfg_attr(feature = "_internal_test_exports", derive(Clone))]
@@ -134,7 +162,11 @@ pub struct Client {
     open_deadline_ms: Option<u64>,
     /// When the running backoff runs out (A4), monotonic.
     backoff_deadline_ms: Option<u64>,
-    actions: VecDeque<Action>,
+    journal: Journal,
+    fetches: Fetches,
+    steps: VecDeque<Step>,
+    /// Events, each with the lsn that must be written before it is told.
+    events: VecDeque<(u64, Event)>,
     /// Reused by `handle_track`, so that tracking allocates nothing of its own.
     prepared: PreparedEvent,
     /// Where tracked events are written and split off as `Bytes`: one allocation per
@@ -143,7 +175,13 @@ pub struct Client {
     /// Set by every change that may alter what is sent, told or awaited; cleared by
     /// the review. Tracking into an open batch changes none of those.
     review_needed: bool,
+    /// The next request waits for its batch to be stored: a confirmation may let it go.
+    send_waits_for_storage: bool,
+    /// The rules' next deadline, from the last review.
     wakeup: Option<Wakeup>,
+    /// After `handle_close`: no new request, and `Finish` once all is stored.
+    closing: bool,
+    finished: bool,
 }
 
 impl fmt::Debug for Client {
@@ -155,7 +193,9 @@ impl fmt::Debug for Client {
             .field("auth_failures", &self.state.auth_failures)
             .field("in_flight", &self.in_flight.as_ref().map(|f| f.id))
             .field("tokens", &self.state.tokens.len())
-            .field("wakeup", &self.wakeup)
+            .field("fetches", &self.fetches.running())
+            .field("storage_broken", &self.journal.is_broken())
+            .field("wakeup", &self.poll_timeout())
             .finish_non_exhaustive()
     }
 }
@@ -163,8 +203,8 @@ impl fmt::Debug for Client {
 impl Client {
     // ----- construction -------------------------------------------------------------
 
-    /// A client for a new install (C1, U1). Its first action persists the install
-    /// record (app id and seed).
+    /// A client for a new install (C1, U1). With durable storage, its first write
+    /// holds the install record (app id and seed).
     ///
     /// ```
     /// use authsync_core::{Client, Config, ConfigError, Now};
@@ -181,84 +221,97 @@ impl Client {
         let app_id = config.config.app_id.clone();
         let seed = config.config.seed;
         let state = DurableState::genesis(app_id.clone(), seed);
-        let mut client = Self::assemble(config, state, now);
-        client.actions.push_back(Action::Persist(Record::new(
-            1,
-            Change::Genesis { app_id, seed },
-        )));
+        let journal = Journal::new(config.config.storage, 0, 1);
+        let mut client = Self::assemble(config, state, journal, now);
+        let genesis = Record::new(1, Change::Genesis { app_id, seed });
+        client.journal.record(&genesis, client.state.current_tag);
         client.after_input();
         Ok(client)
     }
 
-    /// A client restored from a snapshot (if any) and the journal records written
-    /// after it (D2). Records the snapshot already includes are skipped. The restored
-    /// client keeps its own seed; [`Config::seed`] is not used.
+    /// A client recovered from what a store holds (D2, D5): its snapshot and journal
+    /// segments as read, damaged or not. An empty store gives a new install. Damage is
+    /// reported (also as the first event, [`StorageNotice::Recovered`]), never fatal:
+    /// what can be proven is kept, ids jump past anything that may have been handed
+    /// out, and the store is rewritten whole first.
     ///
     /// Timers that survive a restart (backoff, the open batch's flush interval) were
     /// persisted in wall-clock terms and resume from `now`. A request that was in
     /// flight is sent again under the same batch id.
     ///
     /// ```
-    /// use authsync_core::{Action, Client, Config, Now, Record};
-    /// let config = Config::new("app", "http://127.0.0.1:9").with_seed(3);
+    /// use authsync_core::{Client, Config, Now, Storage, StoragePolicy, StoredSegment, StoredState};
+    /// let config = Config::new("app", "http://127.0.0.1:9")
+    ///     .with_seed(3)
+    ///     .with_storage(Storage::Durable(StoragePolicy::default()));
     /// let mut client = Client::new(config.clone(), Now::new(0, 0)).unwrap();
     /// let _ = client.handle_track(Now::new(1, 1), "e", &serde_json::json!({})).unwrap();
-    /// let records: Vec<Record> = std::iter::from_fn(|| client.poll_action())
-    ///     .filter_map(|a| if let Action::Persist(r) = a { Some(r) } else { None })
-    ///     .collect();
+    /// let mut journal = Vec::new();
+    /// while let Some(job) = client.poll_write() {
+    ///     journal.extend_from_slice(&job.frames);
+    ///     client.handle_written(Now::new(1, 1), job.id, Ok(())).unwrap();
+    /// }
     ///
-    /// let restored = Client::restore(config, Now::new(0, 5), None, records).unwrap();
+    /// let stored = StoredState {
+    ///     segments: vec![StoredSegment { number: 1, bytes: journal.into() }],
+    ///     ..StoredState::default()
+    /// };
+    /// let (restored, report) = Client::recover(config, Now::new(0, 5), stored).unwrap();
+    /// assert!(report.is_clean());
     /// assert_eq!(restored.totals(), client.totals());
     /// assert_eq!(restored.current_user(), client.current_user());
     /// ```
     ///
     /// # Errors
-    /// [`RestoreError`] when the configuration is invalid, the persisted state belongs
-    /// to another app id, or the snapshot and records do not form one history.
-    pub fn restore(
+    /// [`RestoreError`] when the configuration is invalid or the store belongs to
+    /// another app id; the store is left as it is.
+    pub fn recover(
         config: Config,
         now: Now,
-        snapshot: Option<&Snapshot>,
-        records: impl IntoIterator<Item = Record>,
-    ) -> Result<Self, RestoreError> {
-        let config = config.validated()?;
-        let mut records = records.into_iter().peekable();
-        let mut state = if let Some(snapshot) = snapshot {
-            DurableState::from_snapshot(snapshot)?
-        } else {
-            match records.next().map(|r| (r.lsn(), r.change().clone())) {
-                Some((1, Change::Genesis { app_id, seed })) => DurableState::genesis(app_id, seed),
-                _ => return Err(RestoreError::MissingGenesis),
-            }
-        };
-        if state.envelope.app_id != config.config.app_id {
-            return Err(RestoreError::AppIdMismatch {
-                persisted: state.envelope.app_id,
-                configured: config.config.app_id,
-            });
+        stored: StoredState,
+    ) -> Result<(Self, RecoveryReport), RestoreError> {
+        let valid = config.validated()?;
+        let recovered = recover(&valid, stored)?;
+        if recovered.empty {
+            let client = Self::new(config, now)?;
+            return Ok((client, RecoveryReport::default()));
         }
-        for record in records {
-            if record.lsn() <= state.lsn {
-                continue;
-            }
-            if record.lsn() != state.lsn + 1 {
-                return Err(RestoreError::Gap {
-                    expected: state.lsn + 1,
-                    found: record.lsn(),
-                });
-            }
-            let lsn = record.lsn();
-            state
-                .apply(&record)
-                .map_err(|why| RestoreError::Inconsistent { lsn, why })?;
+        let mut journal = Journal::new(
+            valid.config.storage,
+            recovered.state.lsn,
+            recovered.next_segment,
+        );
+        journal.set_sizes(
+            recovered.journal_bytes,
+            recovered.segments,
+            recovered.snapshot_bytes,
+        );
+        let report = recovered.report;
+        let mut client = Self::assemble(valid, recovered.state, journal, now);
+        if recovered.rewrite {
+            client.journal.rewrite_now();
         }
-        let mut client = Self::assemble(config, state, now);
+        if let Some((lsn, to)) = recovered.advance {
+            client.commit_at(
+                lsn,
+                Change::IdsAdvanced {
+                    next_seq: to,
+                    next_batch: to,
+                },
+            );
+        }
+        if !report.is_clean() {
+            client.tell_now(Event::Storage(StorageNotice::Recovered(Box::new(
+                report.clone(),
+            ))));
+        }
         client.resume_timers();
         client.after_input();
-        Ok(client)
+        Ok((client, report))
     }
 
-    fn assemble(config: ValidConfig, state: DurableState, now: Now) -> Self {
+    fn assemble(config: ValidConfig, state: DurableState, journal: Journal, now: Now) -> Self {
+        let fetches = Fetches::new(config.token_fetch_timeout_ms);
         Self {
             config,
             state,
@@ -267,11 +320,17 @@ impl Client {
             next_request: 1,
             open_deadline_ms: None,
             backoff_deadline_ms: None,
-            actions: VecDeque::new(),
+            journal,
+            fetches,
+            steps: VecDeque::new(),
+            events: VecDeque::new(),
             prepared: PreparedEvent::default(),
             arena: BytesMut::new(),
             review_needed: true,
+            send_waits_for_storage: false,
             wakeup: None,
+            closing: false,
+            finished: false,
         }
     }
 
@@ -294,8 +353,8 @@ impl Client {
     /// Tracks an event for the current user (S1, S3, V2, D3). `attrs` must serialize
     /// to a JSON object of at most 32 KiB.
     ///
-    /// The event's durable record is the next [`Action::Persist`]: a driver that
-    /// returns to the app only after writing it loses no tracked event in a crash.
+    /// The event's record is the next [`Client::poll_write`]: a host that returns to
+    /// the app only after writing it loses no tracked event in a crash.
     ///
     /// ```
     /// use authsync_core::{Client, Config, EventError, Now};
@@ -344,6 +403,9 @@ impl Client {
         }
         let event_len = event.write_tracked(seq, now.unix_ms, &mut self.arena);
         let now = self.clock.advance(now);
+        // S1: a batch whose flush interval ran out is sealed before this event, even
+        // if no timeout was handled in between.
+        self.run_due_timers();
         let max_bytes = self.config.config.batch_max_bytes as usize;
         if let Some(open) = &self.state.open {
             let with_event = self.open_body_bound(open) + 1 + event_len;
@@ -422,7 +484,7 @@ impl Client {
         Ok(outcome)
     }
 
-    /// Passes a token for `identifier` (T1, T2, V1): the seed's
+    /// Passes a token for `identifier` (T1, T2, V1): the original SDK's
     /// `passAuthenticationDetails`. It replaces the identifier's token and is used for
     /// its batches from the next send on, including retries (S4).
     ///
@@ -558,6 +620,12 @@ impl Client {
     ) -> Result<(), UnknownRequest> {
         let flight = self.take_in_flight(id)?;
         let now = self.clock.advance(now);
+        let text = String::from_utf8_lossy(response.body());
+        self.tell(Event::Answered {
+            batch_id: self.state.envelope.batch_id(flight.batch),
+            status: response.status().as_u16(),
+            summary: text.chars().take(200).collect(),
+        });
         match wire::classify(&response, now.unix_ms) {
             Verdict::Accepted { duplicate } => self.acknowledge(&flight, duplicate),
             Verdict::Unauthorized { code, message } => self.auth_failure(&flight, code, message),
@@ -582,9 +650,12 @@ impl Client {
         id: RequestId,
         failure: TransportFailure,
     ) -> Result<(), UnknownRequest> {
-        let _ = failure;
-        self.take_in_flight(id)?;
+        let flight = self.take_in_flight(id)?;
         self.clock.advance(now);
+        self.tell(Event::TransportFailed {
+            batch_id: self.state.envelope.batch_id(flight.batch),
+            failure,
+        });
         self.back_off(None);
         self.after_input();
         Ok(())
@@ -607,18 +678,259 @@ impl Client {
         self.after_input();
     }
 
+    /// The result of write job `id` (D2, D4): its frames were appended (and synced,
+    /// when the job said so), or the write failed. After a failure nothing more is
+    /// appended; what was not stored stays in memory, requests that depend on it wait,
+    /// and the whole state is rewritten once the store works again.
+    ///
+    /// # Errors
+    /// [`UnknownJob`] when `id` is not the write job out; nothing changes.
+    pub fn handle_written(
+        &mut self,
+        now: Now,
+        id: WriteId,
+        result: Result<(), StorageFailure>,
+    ) -> Result<(), UnknownJob> {
+        let confirmed = self
+            .journal
+            .written(id, result, self.clock.now().mono_ms.max(now.mono_ms))
+            .ok_or(UnknownJob)?;
+        self.after_storage(now, confirmed);
+        Ok(())
+    }
+
+    /// The result of sync job `id`. A failed sync means nothing written since the last
+    /// good one can be trusted: the state is rewritten whole (D4).
+    ///
+    /// # Errors
+    /// [`UnknownJob`] when `id` is not the sync job out; nothing changes.
+    pub fn handle_synced(
+        &mut self,
+        now: Now,
+        id: SyncId,
+        result: Result<(), StorageFailure>,
+    ) -> Result<(), UnknownJob> {
+        let confirmed = self
+            .journal
+            .synced(id, result, self.clock.now().mono_ms.max(now.mono_ms))
+            .ok_or(UnknownJob)?;
+        self.after_storage(now, confirmed);
+        Ok(())
+    }
+
+    /// The result of compaction job `id`: `Ok` with the snapshot's size in bytes.
+    ///
+    /// # Errors
+    /// [`UnknownJob`] when `id` is not the compaction out; nothing changes.
+    pub fn handle_compacted(
+        &mut self,
+        now: Now,
+        id: CompactId,
+        result: Result<u64, StorageFailure>,
+    ) -> Result<(), UnknownJob> {
+        let confirmed = self
+            .journal
+            .compacted(id, result, self.clock.now().mono_ms.max(now.mono_ms))
+            .ok_or(UnknownJob)?;
+        self.after_storage(now, confirmed);
+        Ok(())
+    }
+
+    fn after_storage(&mut self, now: Now, confirmed: Confirmed) {
+        self.clock.advance(now);
+        match confirmed {
+            Confirmed::Quietly => {}
+            Confirmed::Failed { failure, from_lsn } => {
+                self.tell_now(Event::Storage(StorageNotice::Failed { failure, from_lsn }));
+            }
+            Confirmed::Resumed => self.tell_now(Event::Storage(StorageNotice::Resumed)),
+            Confirmed::CompactionFailed(failure) => {
+                self.tell_now(Event::Storage(StorageNotice::CompactionFailed { failure }));
+            }
+        }
+        if self.send_waits_for_storage {
+            self.review_needed = true;
+        }
+        self.after_input();
+    }
+
+    /// The token provider's answer to fetch `id` (R2), applied like
+    /// [`Client::handle_authentication_details`] when it is still wanted:
+    ///
+    /// - **R2a** the app passed a token for the identifier while the fetch ran: the
+    ///   app's is newer and kept ([`IgnoredBecause::Superseded`]);
+    /// - **R2b** the user logged out meanwhile: the token is still used while they
+    ///   have data left to send (L1);
+    /// - **R2c** the answer is the token the server rejected: ignored (A2), and no new
+    ///   fetch until the next notice;
+    /// - **R2d** the user is gone (logged out, nothing left to send): ignored;
+    /// - **R2e** an answer after the fetch ended (its timeout passed, the client
+    ///   closed) is refused like a stale response (A7).
+    ///
+    /// No token, a failed provider, or a token that is malformed (T1) or unusable is
+    /// told as [`Event::TokenFetchFailed`]; the provider is asked again on the next
+    /// notice.
+    ///
+    /// ```
+    /// use authsync_core::{Client, Config, Now, Step, TokenAnswer, Outcome};
+    /// use std::time::Duration;
+    /// let config = Config::new("app", "http://127.0.0.1:9")
+    ///     .with_jwt(true)
+    ///     .with_token_provider(Duration::from_secs(30));
+    /// let mut client = Client::new(config, Now::new(0, 0)).unwrap();
+    /// client.handle_identify(Now::new(0, 0), "u1").unwrap();
+    /// let _ = client.handle_track(Now::new(0, 0), "e", &serde_json::json!({})).unwrap();
+    /// client.handle_flush(Now::new(0, 0));
+    /// // No token for u1: TOKEN_NOT_AVAILABLE, and the provider is asked.
+    /// let Some(Step::FetchToken(fetch)) = client.poll_step() else { panic!() };
+    /// assert_eq!(fetch.identifier, "u1");
+    /// let answer = TokenAnswer::Token("aaa.bbb.ccc".into());
+    /// assert_eq!(client.handle_token_answer(Now::new(5, 5), fetch.id, answer), Ok(Outcome::Applied));
+    /// assert!(matches!(client.poll_step(), Some(Step::Send(_))));
+    /// ```
+    ///
+    /// # Errors
+    /// [`UnknownJob`] when fetch `id` is not running (R2e); nothing changes.
+    pub fn handle_token_answer(
+        &mut self,
+        now: Now,
+        id: FetchId,
+        answer: TokenAnswer,
+    ) -> Result<Outcome, UnknownJob> {
+        let (identifier, flight) = self.fetches.end(id).ok_or(UnknownJob)?;
+        self.clock.advance(now);
+        let outcome = match answer {
+            TokenAnswer::Token(text) => self.provided(identifier, flight.token_at_start, &text),
+            TokenAnswer::NoToken => self.fetch_failed(identifier, FetchFailure::NoToken),
+            TokenAnswer::Failed(why) => self.fetch_failed(identifier, FetchFailure::Failed(why)),
+        };
+        self.review_needed = true;
+        self.after_input();
+        Ok(outcome)
+    }
+
+    /// R2a-R2d: whether a provider's token is used.
+    fn provided(
+        &mut self,
+        identifier: String,
+        token_at_start: Option<Token>,
+        text: &str,
+    ) -> Outcome {
+        let owner = Owner::Identified(identifier.clone());
+        if self.state.current != owner && !self.state.has_pending(&owner) {
+            return self.fetch_failed(identifier, FetchFailure::UserGone);
+        }
+        let known = self.state.tokens.get(&identifier);
+        if known.map(|t| &t.current) != token_at_start.as_ref() {
+            return self.fetch_failed(identifier, FetchFailure::Superseded);
+        }
+        let token = match Token::parse(text) {
+            Ok(token) => token,
+            Err(why) => {
+                return self.fetch_failed(identifier, FetchFailure::Malformed(why.to_string()));
+            }
+        };
+        if known.is_some_and(|t| t.rejected.as_ref() == Some(&token)) {
+            return self.fetch_failed(identifier, FetchFailure::Rejected);
+        }
+        if known.is_some_and(|t| t.current == token) {
+            return self.fetch_failed(identifier, FetchFailure::Unchanged);
+        }
+        self.commit(Change::TokenPassed { identifier, token });
+        Outcome::Applied
+    }
+
+    fn fetch_failed(&mut self, identifier: String, reason: FetchFailure) -> Outcome {
+        let because = match reason {
+            FetchFailure::Superseded => IgnoredBecause::Superseded,
+            FetchFailure::UserGone => IgnoredBecause::UserGone,
+            FetchFailure::Rejected => IgnoredBecause::RejectedToken,
+            FetchFailure::Unchanged => IgnoredBecause::SameToken,
+            _ => IgnoredBecause::NoUsableToken,
+        };
+        self.tell(Event::TokenFetchFailed { identifier, reason });
+        Outcome::Ignored(because)
+    }
+
+    /// Starts closing (the shutdown order): no new request is sent, token fetches are
+    /// cancelled, what is written is synced, and once nothing is out —the request in
+    /// flight answered— [`Step::Finish`] says the host may end. Nothing is flushed:
+    /// what is pending stays stored for the next start.
+    ///
+    /// ```
+    /// use authsync_core::{Client, Config, Now, Step};
+    /// let mut client = Client::new(Config::new("app", "http://127.0.0.1:9"), Now::new(0, 0)).unwrap();
+    /// client.handle_close(Now::new(1, 1));
+    /// assert!(matches!(client.poll_step(), Some(Step::Finish { clean: true })));
+    /// ```
+    pub fn handle_close(&mut self, now: Now) {
+        self.clock.advance(now);
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        for (identifier, flight) in self.fetches.end_all() {
+            self.steps.push_back(Step::CancelFetch(flight.id));
+            self.tell(Event::TokenFetchFailed {
+                identifier,
+                reason: FetchFailure::Closed,
+            });
+        }
+        self.journal.want_final_sync(self.state.lsn);
+        self.after_input();
+    }
+
     // ----- outputs ------------------------------------------------------------------
 
-    /// The next action for the driver, oldest first; `None` when there is none left.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+    /// The next journal append, if any: perform it before returning to whoever made
+    /// the input, then confirm it with [`Client::handle_written`]. One is out at a
+    /// time; none while storage is broken (D4).
+    pub fn poll_write(&mut self) -> Option<WriteJob> {
+        self.journal.poll_write()
+    }
+
+    /// The next piece of work for the host, oldest first; `None` when there is none.
+    pub fn poll_step(&mut self) -> Option<Step> {
+        self.steps.pop_front()
+    }
+
+    /// The next thing that happened, in order, once the records before it are
+    /// written; `None` when there is none.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        let written = self.journal.written_lsn();
+        let at = self
+            .events
+            .iter()
+            .position(|(needs, _)| *needs <= written)?;
+        self.events.remove(at).map(|(_, event)| event)
     }
 
     /// When the core next needs [`Client::handle_timeout`], and why; `None` when only
     /// an input can make anything happen (DT2). Always later than the last time seen.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Wakeup> {
-        self.wakeup
+        let storage = self
+            .journal
+            .next_deadline()
+            .map(|(at_mono_ms, due)| Wakeup {
+                at_mono_ms,
+                reason: match due {
+                    MaintenanceDue::Sync => WakeReason::Sync,
+                    MaintenanceDue::Retry => WakeReason::StorageRetry,
+                },
+            });
+        let fetch = self.fetches.next_deadline().map(|at_mono_ms| Wakeup {
+            at_mono_ms,
+            reason: WakeReason::TokenFetchTimeout,
+        });
+        // A storage deadline already passed waits for a job the host is performing,
+        // whose confirmation is the next input: waking for it would spin.
+        let now = self.clock.now().mono_ms;
+        [self.wakeup, storage, fetch]
+            .into_iter()
+            .flatten()
+            .filter(|w| w.at_mono_ms > now)
+            .min_by_key(|w| w.at_mono_ms)
     }
 
     // ----- getters ------------------------------------------------------------------
@@ -671,37 +983,77 @@ impl Client {
         self.state.lsn
     }
 
-    /// The whole durable state, for a driver that compacts its journal (D2).
+    /// The whole durable state as a snapshot, whose journal goes on in the segment
+    /// being written (to copy a store; hosts compact through [`Step::Compact`]).
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        self.state.snapshot()
+        self.state.snapshot(self.journal.segment())
     }
 
     /// What is left to send and when it would go, for a driver waiting until the
     /// client is idle.
     #[must_use]
     pub fn outlook(&self) -> SendOutlook {
+        let written = self.journal.written_lsn();
+        let tellable = self.events.iter().any(|(needs, _)| *needs <= written);
+        let unwritten = self.journal.has_unwritten() && !self.journal.is_broken();
         SendOutlook {
             in_flight: self.in_flight.is_some(),
             next_send_mono_ms: self.next_send_mono_ms(),
+            fetches: self.fetches.running(),
+            unfinished: !self.steps.is_empty() || tellable || unwritten,
         }
+    }
+
+    /// Why the latest changes are not stored, if they are not: storage failed and is
+    /// not healed yet (D4). A host returns this to the app as the typed error of the
+    /// call whose change it is. `None` when every change made so far is written.
+    #[must_use]
+    pub fn unstored(&self) -> Option<Unstored> {
+        (self.journal.written_lsn() < self.state.lsn && self.journal.is_broken()).then(|| {
+            Unstored {
+                from_lsn: self.journal.written_lsn() + 1,
+            }
+        })
+    }
+
+    /// Whether storage failed and is not healed yet (D4).
+    #[must_use]
+    pub fn is_storage_broken(&self) -> bool {
+        self.journal.is_broken()
     }
 
     // ----- rules --------------------------------------------------------------------
 
-    /// Applies a change and hands its record to the driver. The only way durable state
-    /// changes, live or on restore.
+    /// Applies a change and hands its record to the journal. The only way durable
+    /// state changes, live or on recovery.
     fn commit(&mut self, change: Change) {
+        self.commit_at(self.state.lsn + 1, change);
+    }
+
+    fn commit_at(&mut self, lsn: u64, change: Change) {
         if !matches!(change, Change::EventAdded { .. }) {
             self.review_needed = true;
         }
-        let record = Record::new(self.state.lsn + 1, change);
+        let record = Record::new(lsn, change);
+        // The tag of the user current when the change was made (D5).
+        let owner_tag = self.state.current_tag;
         match self.state.apply(&record) {
-            Ok(()) => self.actions.push_back(Action::Persist(record)),
+            Ok(()) => self.journal.record(&record, owner_tag),
             // Live changes are built from the state they apply to; one that does not
             // apply is a bug, caught by the tests, and changes nothing in release.
             Err(why) => debug_assert!(false, "live change does not apply: {why}"),
         }
+    }
+
+    /// Tells `event` once the records made so far are written.
+    fn tell(&mut self, event: Event) {
+        self.events.push_back((self.state.lsn, event));
+    }
+
+    /// Tells `event` at once: it is about storage itself.
+    fn tell_now(&mut self, event: Event) {
+        self.events.push_back((0, event));
     }
 
     fn notify(
@@ -711,7 +1063,24 @@ impl Client {
         token: Option<Token>,
         identifier: Option<String>,
     ) {
-        self.actions.push_back(Action::Notify(Box::new(AuthNotice {
+        // R2: a notice about an identifier asks the provider for a token, once at a
+        // time per identifier; with JWT disabled no token can be passed.
+        if self.config.config.jwt_enabled
+            && !self.closing
+            && let Some(identifier) = &identifier
+        {
+            let current = self.state.tokens.get(identifier).map(|t| t.current.clone());
+            if let Some(fetch) = self.fetches.begin(
+                identifier,
+                &code,
+                &self.config.config.app_id,
+                self.clock.now().mono_ms,
+                current,
+            ) {
+                self.steps.push_back(Step::FetchToken(fetch));
+            }
+        }
+        self.tell(Event::Notice(Box::new(AuthNotice {
             code,
             message,
             token,
@@ -741,7 +1110,8 @@ impl Client {
     /// S1: the open batch becomes a sealed batch.
     fn seal_open(&mut self) {
         if self.state.open.is_some() {
-            self.commit(Change::Sealed);
+            let batch = self.state.next_batch;
+            self.commit(Change::SealedAs { batch });
             self.open_deadline_ms = None;
         }
     }
@@ -791,7 +1161,7 @@ impl Client {
             if self.state.open.is_none() {
                 self.open_deadline_ms = None;
             }
-            self.actions.push_back(Action::Dropped(DropNotice {
+            self.tell(Event::Dropped(DropNotice {
                 reason: DropReason::Overflow,
                 events: dropped,
                 owner,
@@ -808,7 +1178,7 @@ impl Client {
             batch: flight.batch,
         });
         self.backoff_deadline_ms = None;
-        self.actions.push_back(Action::Acked(AckNotice {
+        self.tell(Event::Acked(AckNotice {
             batch_id: self.state.envelope.batch_id(flight.batch),
             events,
             duplicate,
@@ -823,11 +1193,8 @@ impl Client {
         };
         let was_locked_out = self.is_locked_out();
         let jwt = self.config.config.jwt_enabled;
-        let identifier = if jwt {
-            owner.identifier().map(str::to_owned)
-        } else {
-            None
-        };
+        // A2: the notice names an identified owner, with JWT disabled too.
+        let identifier = owner.identifier().map(str::to_owned);
         self.notify(code, message, flight.token.clone(), identifier);
         self.commit(Change::AuthFailureCounted);
         match (&owner, &flight.token) {
@@ -841,7 +1208,7 @@ impl Client {
             _ => self.commit(Change::WaitingForSession { owner }),
         }
         if !was_locked_out && self.is_locked_out() {
-            self.actions.push_back(Action::LockedOut);
+            self.tell(Event::LockedOut);
         }
     }
 
@@ -870,7 +1237,7 @@ impl Client {
             batch: number,
             reason,
         });
-        self.actions.push_back(Action::Dropped(DropNotice {
+        self.tell(Event::Dropped(DropNotice {
             reason,
             events,
             owner,
@@ -892,7 +1259,7 @@ impl Client {
             return;
         }
         self.commit(Change::Purged { identifier, keep });
-        self.actions.push_back(Action::Dropped(DropNotice {
+        self.tell(Event::Dropped(DropNotice {
             reason: DropReason::LoggedOutAuthFailure,
             events,
             owner,
@@ -919,8 +1286,40 @@ impl Client {
         self.backoff_deadline_ms = Some(now.mono_ms.saturating_add(delay));
     }
 
-    /// Runs due timers, then the review if anything may have changed.
+    /// Runs due timers, then the review if anything may have changed, then the
+    /// storage work and the end of a close that are due.
     fn after_input(&mut self) {
+        let now = self.clock.now().mono_ms;
+        self.run_due_timers();
+        if self.review_needed || self.wakeup.is_some_and(|w| w.at_mono_ms <= now) {
+            self.review();
+        }
+        for (identifier, flight) in self.fetches.end_expired(now) {
+            // R2: no answer in time counts as no token; a command is stopped.
+            self.steps.push_back(Step::CancelFetch(flight.id));
+            self.tell(Event::TokenFetchFailed {
+                identifier,
+                reason: FetchFailure::TimedOut,
+            });
+        }
+        if self.closing {
+            // Shutdown order: everything written is synced before the end.
+            self.journal.want_final_sync(self.state.lsn);
+        }
+        // A closing client heals broken storage but starts no compaction.
+        let compaction = !self.closing || self.journal.is_broken();
+        if let Some(step) = self.journal.poll_maintenance(now, &self.state, compaction) {
+            self.steps.push_back(match step {
+                MaintenanceStep::Sync(job) => Step::Sync(job),
+                MaintenanceStep::Compact(job) => Step::Compact(job),
+            });
+        }
+        self.finish_if_closed();
+    }
+
+    /// S1, A4: seals the open batch whose flush interval ran out; a backoff that ran
+    /// out lets requests go again.
+    fn run_due_timers(&mut self) {
         let now = self.clock.now().mono_ms;
         if self.open_deadline_ms.is_some_and(|due| due <= now) {
             self.seal_open();
@@ -929,8 +1328,24 @@ impl Client {
             self.backoff_deadline_ms = None;
             self.review_needed = true;
         }
-        if self.review_needed || self.wakeup.is_some_and(|w| w.at_mono_ms <= now) {
-            self.review();
+    }
+
+    /// The end of a close: nothing in flight, nothing left to write or sync.
+    fn finish_if_closed(&mut self) {
+        if !self.closing || self.finished || self.in_flight.is_some() {
+            return;
+        }
+        let lsn = self.state.lsn;
+        let waiting = if self.journal.is_broken() {
+            self.journal.has_job_out()
+        } else {
+            self.journal.has_work() || !self.journal.is_clean(lsn) && self.journal.is_durable()
+        };
+        if !waiting {
+            self.finished = true;
+            self.steps.push_back(Step::Finish {
+                clean: self.journal.is_clean(lsn),
+            });
         }
     }
 
@@ -1074,22 +1489,38 @@ impl Client {
     /// S2, S4, A3: send the oldest batch whose owner may send, one request at a time,
     /// nothing in a lockout or a backoff.
     fn dispatch(&mut self) {
-        if self.in_flight.is_some() || self.is_locked_out() || self.backoff_deadline_ms.is_some() {
+        self.send_waits_for_storage = false;
+        if self.closing
+            || self.in_flight.is_some()
+            || self.is_locked_out()
+            || self.backoff_deadline_ms.is_some()
+        {
             return;
         }
         let mut blocked: Vec<&Owner> = Vec::new();
         let mut chosen = None;
+        let mut waits_for_sync = false;
         for batch in self.state.queue.iter() {
             if blocked.contains(&&batch.owner) {
                 continue;
             }
-            match self.sendable_with(&batch.owner) {
-                Some(token) => {
-                    chosen = Some((batch.number, token));
-                    break;
-                }
-                None => blocked.push(&batch.owner),
+            let Some(token) = self.sendable_with(&batch.owner) else {
+                blocked.push(&batch.owner);
+                continue;
+            };
+            // D2, D4: a batch leaves only once what gave it its id and events is on
+            // the disk, so that an id a server saw is never handed out again.
+            if !self.journal.is_synced(batch.content_lsn) {
+                self.send_waits_for_storage = true;
+                waits_for_sync |= self.journal.is_written(batch.content_lsn);
+                blocked.push(&batch.owner);
+                continue;
             }
+            chosen = Some((batch.number, token));
+            break;
+        }
+        if waits_for_sync {
+            self.journal.want_sync();
         }
         let Some((number, token)) = chosen else {
             return;
@@ -1107,12 +1538,18 @@ impl Client {
         if !batch.attempted {
             self.commit(Change::Attempted { batch: number });
         }
+        self.tell(Event::Sent {
+            batch_id: request.batch_id.clone(),
+            owner: request.owner.clone(),
+            events: request.events,
+            token_prefix: token.as_ref().map(Token::redacted),
+        });
         self.in_flight = Some(InFlight {
             id,
             batch: number,
             token,
         });
-        self.actions.push_back(Action::Send(Box::new(request)));
+        self.steps.push_back(Step::Send(Box::new(request)));
     }
 
     fn next_wakeup(&self) -> Option<Wakeup> {
@@ -1138,7 +1575,7 @@ impl Client {
     }
 
     fn next_send_mono_ms(&self) -> Option<u64> {
-        if self.is_locked_out() {
+        if self.is_locked_out() || self.closing {
             return None;
         }
         let now = self.clock.now().mono_ms;
@@ -1197,9 +1634,9 @@ mod tests {
             .handle_track(now, "e", &serde_json::json!({ "p": "x".repeat(pad) }))
             .unwrap();
         client.handle_flush(now);
-        std::iter::from_fn(|| client.poll_action())
-            .find_map(|a| match a {
-                Action::Send(request) => Some(request.events),
+        std::iter::from_fn(|| client.poll_step())
+            .find_map(|step| match step {
+                Step::Send(request) => Some(request.events),
                 _ => None,
             })
             .unwrap()

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::storage::Storage;
+
 use http::Uri;
 
 use crate::error::ConfigError;
@@ -67,6 +69,11 @@ pub struct Config {
     /// Seed for ids and jitter of a new install (U1, DT1). A restored client keeps the
     /// seed it was created with.
     pub seed: u64,
+    /// Where the state lives (D2). Default: memory only.
+    pub storage: Storage,
+    /// Whether a token provider is asked for tokens (R2), and how long it may take.
+    /// Default: no provider.
+    pub token_provider_timeout: Option<Duration>,
 }
 
 /// Bounds that keep a batch able to hold at least one envelope and a small event.
@@ -90,7 +97,26 @@ impl Config {
             backoff_cap: Duration::from_secs(5 * 60),
             refresh_ahead: Duration::from_secs(60),
             seed: 0,
+            storage: Storage::Memory,
+            token_provider_timeout: None,
         }
+    }
+
+    /// Keeps the state in a store the host writes (D2), with this policy.
+    #[must_use]
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The host has a token provider (R2): the client asks it for a token on a notice
+    /// about an identifier, one fetch at a time per identifier, and counts a fetch
+    /// that takes longer than `timeout` as giving no token (default 30 s in the
+    /// drivers).
+    #[must_use]
+    pub fn with_token_provider(mut self, timeout: Duration) -> Self {
+        self.token_provider_timeout = Some(timeout);
+        self
     }
 
     /// Turns JWT authentication on or off.
@@ -226,6 +252,7 @@ impl Config {
             backoff_base_ms: millis(self.backoff_base),
             backoff_cap_ms: millis(self.backoff_cap),
             refresh_ahead_ms: millis(self.refresh_ahead),
+            token_fetch_timeout_ms: self.token_provider_timeout.map(millis),
         })
     }
 }
@@ -240,6 +267,7 @@ pub(crate) struct ValidConfig {
     pub(crate) backoff_base_ms: u64,
     pub(crate) backoff_cap_ms: u64,
     pub(crate) refresh_ahead_ms: u64,
+    pub(crate) token_fetch_timeout_ms: Option<u64>,
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -5,7 +5,7 @@
 
 use thiserror::Error;
 
-use crate::action::RequestId;
+use crate::output::RequestId;
 
 /// An invalid [`crate::Config`] (C1).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -64,7 +64,7 @@ pub enum TokenError {
 #[non_exhaustive]
 pub enum AuthDetailsError {
     /// JWT is disabled and the integration validator is on in the test environment
-    /// (V1): the seed's debug-build crash, as an error.
+    /// (V1): the original SDK's debug-build crash, as an error.
     #[error(
         "integration error: pass_authentication_details called with JWT disabled; enable JWT in the config or remove the call"
     )]
@@ -135,6 +135,12 @@ pub enum EventError {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("request {0} is not in flight")]
 pub struct UnknownRequest(pub RequestId);
+
+/// A result for a job that is not out (a write, sync, compaction or token fetch
+/// already confirmed or ended, R2e). Nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("no such job is out")]
+pub struct UnknownJob;
 
 /// Persisted state that cannot be restored. The files are left as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

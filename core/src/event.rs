@@ -127,6 +127,14 @@ impl PreparedEvent {
     }
 }
 
+/// The `seq` an event written by [`PreparedEvent::write_tracked`] starts with; recovery
+/// reads it from events found after lost records (D5).
+pub(crate) fn tracked_seq(event: &[u8]) -> Option<u64> {
+    let digits = event.strip_prefix(SEQ_KEY)?;
+    let end = digits.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), EventError> {
     serde_json::to_writer(out, value).map_err(|e| EventError::AttributesUnencodable(e.to_string()))
 }
@@ -144,6 +152,17 @@ mod tests {
         let len = PreparedEvent::new(name, attrs)?.write_tracked(7, 1_700_000_000_000, &mut out);
         assert_eq!(len + 4, out.len());
         Ok(String::from_utf8(out[4..].to_vec()).unwrap())
+    }
+
+    #[test]
+    fn d5_the_seq_of_a_tracked_event_reads_back() {
+        let mut out = BytesMut::new();
+        PreparedEvent::new("e", &json!({}))
+            .unwrap()
+            .write_tracked(12_345, 1, &mut out);
+        assert_eq!(tracked_seq(&out), Some(12_345));
+        assert_eq!(tracked_seq(b"{\"seq\":"), None);
+        assert_eq!(tracked_seq(b"{\"name\":1}"), None);
     }
 
     #[test]

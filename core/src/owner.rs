@@ -51,6 +51,17 @@ impl Owner {
     }
 }
 
+/// A checksum of `owner`, written in every journal frame: recovery proves with it that
+/// a record found after a lost one was made for the user the state says is current
+/// (D5).
+pub(crate) fn owner_tag(owner: &Owner) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(owner.wire_type().as_bytes());
+    hasher.update(b":");
+    hasher.update(owner.id().as_bytes());
+    hasher.finalize()
+}
+
 impl fmt::Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.wire_type(), self.id())

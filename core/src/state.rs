@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{Envelope, EventRun, OpenBatch, PersistedBatch, PersistedOpenBatch};
-use crate::owner::Owner;
+use crate::owner::{Owner, owner_tag};
 use crate::queue::Queue;
 use crate::record::{Change, NoticeMark, Record, Snapshot};
 use crate::seeded;
@@ -104,6 +104,8 @@ pub(crate) struct DurableState {
     pub(crate) totals: Totals,
     pub(crate) queue: Queue,
     pub(crate) open: Option<OpenBatch>,
+    /// [`owner_tag`] of `current`; derived, not stored.
+    pub(crate) current_tag: u32,
 }
 
 /// Why a record does not apply; on restore it becomes
@@ -112,6 +114,7 @@ pub(crate) type ApplyError = &'static str;
 
 impl DurableState {
     pub(crate) fn genesis(app_id: String, seed: u64) -> Self {
+        let current = Owner::Anonymous(seeded::anonymous_id(seed, 0));
         Self {
             lsn: 1,
             seed,
@@ -122,7 +125,8 @@ impl DurableState {
             next_seq: 1,
             next_batch: 1,
             anonymous_generation: 0,
-            current: Owner::Anonymous(seeded::anonymous_id(seed, 0)),
+            current_tag: owner_tag(&current),
+            current,
             tokens: BTreeMap::new(),
             logged_out: BTreeSet::new(),
             waiting_for_session: BTreeSet::new(),
@@ -144,17 +148,35 @@ impl DurableState {
         self.queue.events() + self.open.as_ref().map_or(0, |o| o.run.len() as u64)
     }
 
-    /// Applies `record`, which must be the next in sequence.
+    /// Applies `record`, which must be the next in sequence; only the record a
+    /// recovery writes after lost records ([`Change::IdsAdvanced`]) may skip ahead.
     pub(crate) fn apply(&mut self, record: &Record) -> Result<(), ApplyError> {
-        if record.lsn() != self.lsn + 1 {
+        let skips_ahead = matches!(record.change(), Change::IdsAdvanced { .. });
+        if record.lsn() != self.lsn + 1 && !(skips_ahead && record.lsn() > self.lsn) {
             return Err("out of sequence");
         }
-        self.apply_change(record.change())?;
+        self.apply_change(record.lsn(), record.change())?;
         self.lsn = record.lsn();
         Ok(())
     }
 
-    fn apply_change(&mut self, change: &Change) -> Result<(), ApplyError> {
+    /// Makes `owner` the current user.
+    fn set_current(&mut self, owner: Owner) {
+        self.current_tag = owner_tag(&owner);
+        self.current = owner;
+    }
+
+    /// Seals the open batch as the next batch number, at record `lsn`.
+    fn seal(&mut self, lsn: u64) -> Result<(), ApplyError> {
+        let open = self.open.take().ok_or("no open batch to seal")?;
+        let mut batch = self.envelope.seal(self.next_batch, open.owner, open.run);
+        batch.content_lsn = lsn;
+        self.next_batch += 1;
+        self.queue.push(batch);
+        Ok(())
+    }
+
+    fn apply_change(&mut self, lsn: u64, change: &Change) -> Result<(), ApplyError> {
         match change {
             Change::Genesis { .. } => return Err("install record after the start"),
             Change::EventAdded { unix_ms, event } => {
@@ -173,11 +195,19 @@ impl DurableState {
                 self.next_seq += 1;
                 self.totals.tracked += 1;
             }
-            Change::Sealed => {
-                let open = self.open.take().ok_or("no open batch to seal")?;
-                let batch = self.envelope.seal(self.next_batch, open.owner, open.run);
-                self.next_batch += 1;
-                self.queue.push(batch);
+            Change::Sealed => self.seal(lsn)?,
+            Change::SealedAs { batch } => {
+                if *batch != self.next_batch {
+                    return Err("seal under another batch number than the next");
+                }
+                self.seal(lsn)?;
+            }
+            Change::IdsAdvanced {
+                next_seq,
+                next_batch,
+            } => {
+                self.next_seq = self.next_seq.max(*next_seq);
+                self.next_batch = self.next_batch.max(*next_batch);
             }
             Change::Attempted { batch } => {
                 if !self.queue.mark_attempted(*batch) {
@@ -200,13 +230,16 @@ impl DurableState {
                 self.totals.dropped += batch.len() as u64;
                 self.forget_if_done(&batch.owner);
             }
-            Change::Trimmed { batch, events } => self.trim(*batch, *events as usize)?,
+            Change::Trimmed { batch, events } => self.trim(lsn, *batch, *events as usize)?,
             Change::Split { batch } => {
                 let old = self.queue.get(*batch).ok_or("split of an unknown batch")?;
                 if old.len() < 2 {
                     return Err("split of a one-event batch");
                 }
-                let halves = old.split(self.next_batch, self.next_batch + 1);
+                let mut halves = old.split(self.next_batch, self.next_batch + 1);
+                for half in &mut halves {
+                    half.content_lsn = lsn;
+                }
                 self.next_batch += 2;
                 self.queue.replace(*batch, halves.into());
             }
@@ -217,15 +250,17 @@ impl DurableState {
             }
             Change::Identified { identifier } => {
                 self.logged_out.remove(identifier);
-                self.current = Owner::Identified(identifier.clone());
+                self.set_current(Owner::Identified(identifier.clone()));
             }
             Change::LoggedOut => {
                 let Owner::Identified(identifier) = self.current.clone() else {
                     return Err("logout while anonymous");
                 };
                 self.anonymous_generation += 1;
-                self.current =
-                    Owner::Anonymous(seeded::anonymous_id(self.seed, self.anonymous_generation));
+                self.set_current(Owner::Anonymous(seeded::anonymous_id(
+                    self.seed,
+                    self.anonymous_generation,
+                )));
                 self.logged_out.insert(identifier.clone());
                 self.forget_if_done(&Owner::Identified(identifier));
             }
@@ -283,7 +318,7 @@ impl DurableState {
         Ok(())
     }
 
-    fn trim(&mut self, batch: Option<u64>, events: usize) -> Result<(), ApplyError> {
+    fn trim(&mut self, lsn: u64, batch: Option<u64>, events: usize) -> Result<(), ApplyError> {
         let owner = match batch {
             None => {
                 let open = self.open.as_mut().ok_or("trim of a missing open batch")?;
@@ -306,7 +341,8 @@ impl DurableState {
                 if events == old.len() {
                     self.queue.remove(number);
                 } else {
-                    let trimmed = old.without_front(events);
+                    let mut trimmed = old.without_front(events);
+                    trimmed.content_lsn = lsn;
                     self.queue.replace(number, vec![trimmed]);
                 }
                 owner
@@ -331,8 +367,9 @@ impl DurableState {
         }
     }
 
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot::encode(self.lsn, &PersistedState::from_state(self))
+    /// The state encoded as a snapshot whose journal goes on in `first_segment`.
+    pub(crate) fn snapshot(&self, first_segment: u64) -> Snapshot {
+        Snapshot::encode(self.lsn, first_segment, &PersistedState::from_state(self))
     }
 
     pub(crate) fn from_snapshot(snapshot: &Snapshot) -> Result<Self, crate::RestoreError> {
@@ -405,7 +442,7 @@ impl<'a> PersistedState<'a> {
         state.next_seq = self.next_seq;
         state.next_batch = self.next_batch;
         state.anonymous_generation = self.anonymous_generation;
-        state.current = self.current;
+        state.set_current(self.current);
         state.tokens = self
             .tokens
             .into_iter()
@@ -467,7 +504,7 @@ mod tests {
             event: Bytes::from_static(br#"{"twenty":"bytes.."}"#),
         };
         let mut changes: Vec<Change> = std::iter::repeat_with(long_event).take(5).collect();
-        changes.extend([Change::Sealed, long_event()]);
+        changes.extend([Change::SealedAs { batch: 1 }, long_event()]);
         let mut state = state_with(changes);
         let open = state.open.take().unwrap();
         // Grown from empty, one event would have room for 4 ends and 20 bytes.
@@ -502,7 +539,7 @@ mod tests {
         assert!(trimmed.open.is_some());
         assert_eq!(trimmed.totals.dropped, 1);
 
-        let sealed = state_with(vec![event(), event(), Change::Sealed]);
+        let sealed = state_with(vec![event(), event(), Change::SealedAs { batch: 1 }]);
         let trim_sealed = |events| Change::Trimmed {
             batch: Some(1),
             events,
@@ -513,9 +550,49 @@ mod tests {
         let attempted = state_with(vec![
             event(),
             event(),
-            Change::Sealed,
+            Change::SealedAs { batch: 1 },
             Change::Attempted { batch: 1 },
         ]);
         assert!(!applies(&attempted, trim_sealed(1)), "its id may be known");
+    }
+
+    #[test]
+    fn d5_a_seal_under_another_number_than_the_next_does_not_apply() {
+        let open = state_with(vec![event()]);
+        assert!(applies(&open, Change::SealedAs { batch: 1 }));
+        assert!(!applies(&open, Change::SealedAs { batch: 2 }));
+        assert!(!applies(&open, Change::SealedAs { batch: 0 }));
+    }
+
+    #[test]
+    fn d5_ids_advanced_skips_ahead_and_never_moves_ids_back() {
+        let mut state = state_with(vec![event(), event()]);
+        let lsn = state.lsn;
+        let far = Record::new(
+            lsn + 10,
+            Change::IdsAdvanced {
+                next_seq: 1 << 32,
+                next_batch: 1 << 32,
+            },
+        );
+        state.apply(&far).unwrap();
+        assert_eq!(
+            (state.lsn, state.next_seq, state.next_batch),
+            (lsn + 10, 1 << 32, 1 << 32)
+        );
+        let back = Record::new(
+            state.lsn + 1,
+            Change::IdsAdvanced {
+                next_seq: 5,
+                next_batch: 5,
+            },
+        );
+        state.apply(&back).unwrap();
+        assert_eq!((state.next_seq, state.next_batch), (1 << 32, 1 << 32));
+        let behind = Record::new(state.lsn, Change::SessionStarted);
+        assert!(
+            state.apply(&behind).is_err(),
+            "only the recovery record skips"
+        );
     }
 }

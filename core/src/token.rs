@@ -18,7 +18,7 @@ use crate::error::TokenError;
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Characters shown by `Debug`/`Display` before the ellipsis (T3).
-const SHOWN_PREFIX: usize = 8;
+pub(crate) const SHOWN_PREFIX: usize = 8;
 
 /// A JWT in compact form, treated as a secret.
 ///

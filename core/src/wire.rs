@@ -9,11 +9,11 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 
-use crate::action::{Request, RequestId};
 use crate::batch::Batch;
 use crate::config::ValidConfig;
 use crate::error_code::ErrorCode;
 use crate::http_date;
+use crate::output::{Request, RequestId};
 use crate::token::Token;
 
 /// Longest wait a `Retry-After` can impose (A4).
@@ -106,35 +106,30 @@ fn transient(response: &http::Response<Bytes>, now_unix_ms: u64) -> Verdict {
     Verdict::Transient { retry_after_ms }
 }
 
-#[derive(Deserialize)]
-struct AuthErrorBody {
-    error: AuthErrorDetail,
-}
-
-#[derive(Deserialize)]
-struct AuthErrorDetail {
-    #[serde(default)]
-    code: Option<serde_json::Value>,
-    #[serde(default)]
-    message: Option<String>,
-}
-
 /// The code and message of a 401 body; `UNKNOWN` when there is no readable code (A2).
+/// The code is read from `error.code` whatever else the body holds: a message of the
+/// wrong type does not hide it.
 fn auth_error(body: &[u8]) -> (ErrorCode, String) {
-    let Ok(parsed) = serde_json::from_slice::<AuthErrorBody>(body) else {
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(body) else {
         return (
             ErrorCode::Unknown,
             "401 without a readable error body".to_owned(),
         );
     };
-    let code = match parsed.error.code {
-        Some(serde_json::Value::String(code)) => ErrorCode::from_wire(&code),
+    let error = parsed.get("error");
+    let code = match error.and_then(|e| e.get("code")) {
+        Some(serde_json::Value::String(code)) => ErrorCode::from_wire(code),
         Some(serde_json::Value::Number(n)) => n
             .as_i64()
             .map_or(ErrorCode::Unknown, ErrorCode::from_numeric),
         _ => ErrorCode::Unknown,
     };
-    (code, parsed.error.message.unwrap_or_default())
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    (code, message)
 }
 
 #[derive(Deserialize)]
@@ -257,6 +252,17 @@ mod tests {
                 "{body:?}"
             );
         }
+        let other_fields_malformed = r#"{"error":{"code":"INVALID_SIGNATURE","message":5}}"#;
+        assert!(
+            matches!(
+                classify(&response(401, &[], other_fields_malformed), 0),
+                Verdict::Unauthorized {
+                    code: ErrorCode::InvalidSignature,
+                    ..
+                }
+            ),
+            "A2: the code is read even when the message is not a string"
+        );
         let unknown = r#"{"error":{"code":"BRAND_NEW"}}"#;
         assert!(matches!(
             classify(&response(401, &[], unknown), 0),

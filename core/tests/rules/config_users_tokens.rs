@@ -196,13 +196,30 @@ fn t3_tokens_are_never_printed_whole() {
     h.track("e");
     h.client.handle_flush(h.now);
     let mut printed = Vec::new();
-    while let Some(action) = h.client.poll_action() {
-        printed.push(format!("{action:?}"));
-        if let authsync_core::Action::Send(request) = &action {
-            printed.push(format!("{:?}", request.to_http()));
-            h.requests.push((**request).clone());
+    let print_all = |h: &mut Harness, printed: &mut Vec<String>| loop {
+        let mut progressed = false;
+        while let Some(job) = h.client.poll_write() {
+            printed.push(format!("{job:?}"));
+            h.client.handle_written(h.now, job.id, Ok(())).unwrap();
+            progressed = true;
         }
-    }
+        while let Some(event) = h.client.poll_event() {
+            printed.push(format!("{event:?}"));
+            progressed = true;
+        }
+        while let Some(step) = h.client.poll_step() {
+            printed.push(format!("{step:?}"));
+            if let authsync_core::Step::Send(request) = &step {
+                printed.push(format!("{:?}", request.to_http()));
+                h.requests.push((**request).clone());
+            }
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    };
+    print_all(&mut h, &mut printed);
     let id = h.last_id();
     let body = r#"{"error":{"code":"INVALID_SIGNATURE"}}"#;
     let response = http::Response::builder()
@@ -210,9 +227,7 @@ fn t3_tokens_are_never_printed_whole() {
         .body(bytes::Bytes::from(body))
         .unwrap();
     h.client.handle_response(h.now, id, response).unwrap();
-    while let Some(action) = h.client.poll_action() {
-        printed.push(format!("{action:?}"));
-    }
+    print_all(&mut h, &mut printed);
     printed.push(format!("{:?}", h.client));
     printed.push(format!("{:?}", h.client.snapshot()));
     printed.push(format!(

@@ -1,6 +1,6 @@
 //! D1, D2, D3, DT1, DT2, R1, and time going backwards.
 
-use authsync_core::{Action, Client, JournalReader, Now, Record, RestoreError, WakeReason};
+use authsync_core::{Client, Now, RestoreError, WakeReason};
 use serde_json::json;
 
 use crate::support::*;
@@ -74,10 +74,7 @@ fn d2_restore_from_the_journal_reproduces_the_state_exactly() {
     let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
     eventful(&mut h);
     let restored = h.restored();
-    assert_eq!(
-        restored.snapshot().as_bytes(),
-        h.client.snapshot().as_bytes()
-    );
+    assert_eq!(state_bytes(&restored), state_bytes(&h.client));
     assert_eq!(restored.totals(), h.client.totals());
     assert_eq!(restored.current_user(), h.client.current_user());
     assert_eq!(restored.auth_failures(), h.client.auth_failures());
@@ -88,16 +85,12 @@ fn d2_snapshot_plus_later_records_reproduces_the_state_and_skips_what_it_include
     let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
     h.track_n(3);
     let snapshot = h.client.snapshot();
-    let snapshot = authsync_core::Snapshot::from_bytes(snapshot.as_bytes().to_vec()).unwrap();
     eventful(&mut h);
-    // Records the snapshot already holds are given again, as after a crash between
-    // writing a snapshot and trimming the journal.
-    let restored =
-        Client::restore(h.config.clone(), h.now, Some(&snapshot), h.journal.clone()).unwrap();
-    assert_eq!(
-        restored.snapshot().as_bytes(),
-        h.client.snapshot().as_bytes()
-    );
+    // Records the snapshot already holds are read again, as after a crash between
+    // writing a snapshot and removing the segments it covers.
+    h.store.snapshot = Some(snapshot.as_bytes().to_vec());
+    let restored = h.restored();
+    assert_eq!(state_bytes(&restored), state_bytes(&h.client));
 }
 
 #[test]
@@ -131,19 +124,19 @@ fn d2_tokens_rejected_marks_counter_lockout_backoff_and_ids_survive_a_restart() 
     h.respond(503, &[("retry-after", "120")], "");
     h.now = Now::new(h.now.mono_ms + 20_000, h.now.unix_ms + 20_000);
     let later = Now::new(5, h.now.unix_ms);
-    let mut restored = Client::restore(h.config.clone(), later, None, h.journal.clone()).unwrap();
-    let wakeup = restored.poll_timeout().unwrap();
+    let mut restored = h.restarted_at(later);
+    let wakeup = restored.client.poll_timeout().unwrap();
     assert_eq!(
         (wakeup.at_mono_ms, wakeup.reason),
         (5 + 100_000, WakeReason::Backoff)
     );
-    while restored.poll_action().is_some() {}
-    restored.handle_timeout(Now::new(5 + 99_999, later.unix_ms + 99_999));
-    assert!(std::iter::from_fn(|| restored.poll_action()).all(|a| !matches!(a, Action::Send(_))));
-    restored.handle_timeout(Now::new(5 + 100_000, later.unix_ms + 100_000));
+    assert_eq!(restored.drain(), vec![]);
+    assert_eq!(restored.advance(99_999), vec![], "still backing off");
     assert!(
-        std::iter::from_fn(|| restored.poll_action())
-            .any(|a| matches!(a, Action::Send(r) if r.batch_id == h.batch_id(1)))
+        restored
+            .advance(1)
+            .iter()
+            .any(|s| matches!(s, Seen::Send { batch_id, .. } if *batch_id == h.batch_id(1)))
     );
 }
 
@@ -153,53 +146,23 @@ fn d2_a_restart_sends_the_in_flight_batch_again_under_the_same_id() {
     h.track("e");
     h.flush();
     let before = h.last_request().clone();
-    let mut restored = h.restored();
-    let resent: Vec<_> = std::iter::from_fn(|| restored.poll_action())
-        .filter_map(|a| {
-            if let Action::Send(r) = a {
-                Some(r)
-            } else {
-                None
-            }
-        })
-        .collect();
-    assert_eq!(resent.len(), 1);
+    let mut restored = h.restarted();
+    restored.drain();
+    assert_eq!(restored.requests.len(), 1);
     assert_eq!(
-        (&resent[0].batch_id, &resent[0].body),
+        (&restored.requests[0].batch_id, &restored.requests[0].body),
         (&before.batch_id, &before.body)
     );
 }
 
 #[test]
-fn d2_encoded_journal_round_trips_and_bad_histories_are_refused() {
+fn d2_the_journal_round_trips_and_another_apps_store_is_refused() {
     let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
     eventful(&mut h);
-    let mut bytes = Vec::new();
-    for record in &h.journal {
-        record.encode(&mut bytes);
-    }
-    let records: Vec<Record> = JournalReader::new(&bytes)
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let from_bytes = Client::restore(h.config.clone(), h.now, None, records.clone()).unwrap();
-    assert_eq!(from_bytes.snapshot(), h.client.snapshot());
-
-    assert_eq!(
-        Client::restore(h.config.clone(), h.now, None, records[1..].to_vec()).unwrap_err(),
-        RestoreError::MissingGenesis
-    );
-    let mut gap = records.clone();
-    gap.remove(3);
-    assert!(matches!(
-        Client::restore(h.config.clone(), h.now, None, gap).unwrap_err(),
-        RestoreError::Gap {
-            expected: 4,
-            found: 5
-        }
-    ));
+    assert_eq!(state_bytes(&h.restored()), state_bytes(&h.client));
     let other_app = authsync_core::Config::new("someone-else", "http://127.0.0.1:9");
     assert!(matches!(
-        Client::restore(other_app, h.now, None, records).unwrap_err(),
+        Client::recover(other_app, h.now, h.store.stored()).unwrap_err(),
         RestoreError::AppIdMismatch { .. }
     ));
 }
@@ -209,13 +172,12 @@ fn d2_tracking_writes_one_small_record_whatever_the_queue_holds() {
     let mut h = Harness::new(config().with_max_pending_events(20_000));
     let size_of_track = |h: &mut Harness| {
         h.client.handle_track(h.now, "e", &json!({"k": 1})).unwrap();
-        let mut bytes = Vec::new();
-        while let Some(action) = h.client.poll_action() {
-            if let Action::Persist(record) = action {
-                record.encode(&mut bytes);
-            }
+        let mut bytes = 0;
+        while let Some(job) = h.client.poll_write() {
+            bytes += job.frames.len();
+            h.client.handle_written(h.now, job.id, Ok(())).unwrap();
         }
-        bytes.len()
+        bytes
     };
     let first = size_of_track(&mut h);
     h.track_n(9_997);
@@ -277,10 +239,7 @@ fn dt1_the_same_inputs_give_byte_identical_actions() {
     let run = || {
         let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
         eventful(&mut h);
-        let mut journal = Vec::new();
-        for record in &h.journal {
-            record.encode(&mut journal);
-        }
+        let journal = h.store.journal();
         let requests: Vec<_> = h
             .requests
             .iter()
@@ -342,8 +301,14 @@ fn r1_refresh_ahead_warns_once_per_token_and_the_mark_survives_a_restart() {
         vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&expiring))]
     );
     assert_eq!(h.advance(600_000), vec![], "once for that token");
-    let mut restored = h.restored();
-    assert!(std::iter::from_fn(|| restored.poll_action()).all(|a| !matches!(a, Action::Notify(_))));
+    let mut restored = h.restarted();
+    assert!(
+        restored
+            .drain()
+            .iter()
+            .all(|s| !matches!(s, Seen::Notify { .. })),
+        "the mark survives a restart"
+    );
     // A new token gets its own warning.
     let next = token("alice", h.now.unix_ms / 1000 + 30, 2);
     assert_eq!(
@@ -424,25 +389,6 @@ fn d1_drop_reasons_owners_and_damage_print_as_the_spec_names_them() {
 }
 
 #[test]
-fn d2_a_damaged_frame_after_good_ones_says_how_much_to_truncate() {
-    let mut h = Harness::new(config());
-    h.track("e");
-    let mut journal = Vec::new();
-    for record in &h.journal {
-        record.encode(&mut journal);
-    }
-    let mut first = Vec::new();
-    h.journal[0].encode(&mut first);
-    let last = journal.len() - 1;
-    journal[last] ^= 1;
-    let damage = JournalReader::new(&journal)
-        .find_map(Result::err)
-        .expect("the flipped bit is found");
-    assert_eq!(damage.offset, first.len());
-    assert_eq!(damage.remaining, journal.len() - first.len());
-}
-
-#[test]
 fn dt2_the_outlook_says_when_the_next_request_would_go() {
     let mut h = Harness::new(jwt_config());
     assert_eq!(
@@ -483,9 +429,12 @@ fn r1_the_notice_says_whether_the_token_expired_or_is_about_to() {
             h.client
                 .handle_authentication_details(h.now, &token("alice", exp, n), "alice");
         assert_eq!(outcome, Ok(authsync_core::Outcome::Applied));
-        std::iter::from_fn(|| h.client.poll_action())
-            .filter_map(|a| match a {
-                Action::Notify(n) => Some(n.message),
+        while let Some(job) = h.client.poll_write() {
+            h.client.handle_written(h.now, job.id, Ok(())).unwrap();
+        }
+        std::iter::from_fn(|| h.client.poll_event())
+            .filter_map(|event| match event {
+                authsync_core::Event::Notice(n) => Some(n.message),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -544,10 +493,10 @@ fn d2_a_snapshot_after_acks_and_drops_restores_exactly() {
     eventful(&mut h);
     let totals = h.client.totals();
     assert!(totals.acked > 0 && totals.dropped > 0 && totals.acked != totals.dropped);
-    let snapshot =
-        authsync_core::Snapshot::from_bytes(h.client.snapshot().as_bytes().to_vec()).unwrap();
-    let restored = Client::restore(h.config.clone(), h.now, Some(&snapshot), []).unwrap();
-    assert_eq!(restored.snapshot(), h.client.snapshot());
+    h.store.snapshot = Some(h.client.snapshot().as_bytes().to_vec());
+    h.store.segments.clear();
+    let restored = h.restored();
+    assert_eq!(state_bytes(&restored), state_bytes(&h.client));
     assert_eq!(restored.totals(), totals);
 }
 
@@ -568,15 +517,21 @@ fn d2_snapshot_files_are_checked_before_use() {
         Snapshot::from_bytes(good[..5].to_vec()).is_err(),
         "cut inside the header"
     );
-    // A header with an empty payload is well-formed (its state is not, on restore).
-    let mut header_only = good[..13].to_vec();
+    // A header with an empty payload is well-formed (its state is not, on recovery,
+    // which reports it as damage and starts over).
+    let mut header_only = good[..21].to_vec();
     header_only.extend_from_slice(&0u32.to_le_bytes());
     let header_only = Snapshot::from_bytes(header_only).unwrap();
     assert_eq!(header_only.lsn(), h.client.lsn());
-    assert!(Client::restore(h.config.clone(), h.now, Some(&header_only), []).is_err());
+    let stored = authsync_core::StoredState {
+        snapshot: Some(Ok(header_only.clone())),
+        ..authsync_core::StoredState::default()
+    };
+    let (_, report) = Client::recover(h.config.clone(), h.now, stored).unwrap();
+    assert!(report.started_over && report.loss_unknown, "{report}");
     let shown = format!("{header_only:?}");
     assert!(
-        shown.contains("lsn: 1") && shown.contains("bytes: 17"),
+        shown.contains("lsn: 1") && shown.contains("bytes: 25"),
         "{shown}"
     );
 }

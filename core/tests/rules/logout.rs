@@ -143,7 +143,7 @@ fn l2_a_401_after_logout_deletes_the_users_data_with_jwt_disabled_too() {
     assert_eq!(
         h.unauthorized("UNKNOWN"),
         vec![
-            notify("UNKNOWN", None, None),
+            notify("UNKNOWN", Some("alice"), None),
             dropped("logged_out_auth_failure", 2)
         ]
     );

@@ -1,5 +1,5 @@
-//! One test per rule of SPEC.md section 3 (and the user complaints it guards against),
-//! driving the public API only and asserting the exact actions.
+//! One test per rule of the rules document (`docs/rules.md`), and the user complaints
+//! it guards against, driving the public API only and asserting the exact outputs.
 #![allow(unreachable_pub)]
 
 mod support;
@@ -11,3 +11,5 @@ mod logout;
 mod responses;
 mod sending;
 mod sessions_and_misuse;
+mod storage;
+mod token_fetches;

@@ -106,7 +106,8 @@ fn a2_other_owners_are_not_blocked_by_a_rejected_token() {
     h.track("a2");
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", None, None)]
+        vec![notify("UNKNOWN", Some("alice"), None)],
+        "A2: the notice names an identified owner with JWT disabled too"
     );
     h.logout();
     let anonymous = anon(&h.client);
@@ -137,7 +138,7 @@ fn a2_anonymous_and_jwt_disabled_401s_wait_for_the_next_session() {
     disabled.flush();
     assert_eq!(
         disabled.unauthorized("IDENTIFIER_MISMATCH"),
-        vec![notify("IDENTIFIER_MISMATCH", None, None)]
+        vec![notify("IDENTIFIER_MISMATCH", Some("alice"), None)]
     );
     assert_eq!(disabled.flush(), vec![]);
     assert_eq!(

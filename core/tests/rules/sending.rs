@@ -58,6 +58,26 @@ fn s1_sealed_when_the_flush_interval_passes_since_the_first_event() {
 }
 
 #[test]
+fn s1_an_event_tracked_after_the_flush_interval_ran_out_opens_a_new_batch() {
+    let mut h = Harness::new(config());
+    let owner = anon(&h.client);
+    assert_eq!(h.track("first"), vec![]);
+    // 25 s later, with no timeout handled in between: the first batch is sealed (and
+    // sent) before the second event joins a batch of its own.
+    h.now = h.now.plus_ms(25_000);
+    assert_eq!(
+        h.track("second"),
+        vec![send(h.batch_id(1), owner.clone(), 1, None)]
+    );
+    h.ok();
+    assert_eq!(
+        h.flush(),
+        vec![send(h.batch_id(2), owner, 1, None)],
+        "the second event went alone"
+    );
+}
+
+#[test]
 fn s1_sealed_on_flush_and_on_session_start() {
     let mut h = Harness::new(config());
     let owner = anon(&h.client);

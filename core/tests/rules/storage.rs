@@ -1,0 +1,388 @@
+//! D4 (storage failure), D5 (damage found at open), and the order of a close: the
+//! store as an input of the core, failing and coming back.
+
+use authsync_core::{
+    Client, FsyncPolicy, Now, PreviousRun, Storage, StoragePolicy, StoredSegment, StoredState,
+    Unstored, WakeReason,
+};
+use bytes::Bytes;
+
+use crate::support::*;
+
+fn storage_notices(seen: &[Seen]) -> Vec<&str> {
+    seen.iter()
+        .filter_map(|s| match s {
+            Seen::Storage(text) => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn d4_a_failed_write_is_never_acted_on_and_the_store_heals_by_a_full_rewrite() {
+    let mut h = Harness::new(config().with_batch_limits(1, 128 * 1024));
+    let owner = anon(&h.client);
+    h.write_failure = Some((disk_full(), 7));
+    // The event's record (and its batch's seal) cannot be written: no request.
+    let seen = h.track("lost-for-now");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        storage_notices(&seen)[0].contains("no space left"),
+        "{seen:?}"
+    );
+    assert!(h.requests.is_empty(), "D4: nothing depending on it leaves");
+    assert_eq!(h.client.unstored(), Some(Unstored { from_lsn: 2 }));
+    // Nothing more is appended after the torn frame, and nothing spins.
+    let torn = h.store.journal().len();
+    assert_eq!(h.track("also-unstored"), vec![]);
+    assert_eq!(h.store.journal().len(), torn);
+    let wakeup = h.client.poll_timeout().unwrap();
+    assert_eq!(wakeup.reason, WakeReason::StorageRetry);
+    assert_eq!(wakeup.at_mono_ms, h.now.mono_ms + 200);
+    // Still full at the retry: the rewrite fails too, and the next wait doubles.
+    h.write_failure = None;
+    h.disk_failure = Some(disk_full());
+    let seen = h.advance(200);
+    assert_eq!(seen[0], Seen::Compacted);
+    assert_eq!(
+        h.client.poll_timeout().unwrap().at_mono_ms,
+        h.now.mono_ms + 400
+    );
+    // The disk comes back: the whole state is rewritten, the torn segment dropped,
+    // and the held batches go, in order, without a restart.
+    h.disk_failure = None;
+    let seen = h.advance(400);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.contains(&Seen::Compacted));
+    assert!(seen.contains(&Seen::Storage(
+        "storage works again; everything is stored".into()
+    )));
+    assert!(seen.contains(&send(h.batch_id(1), owner, 1, None)));
+    assert_eq!(h.client.unstored(), None);
+    h.ok();
+    assert_eq!(h.client.outlook().next_send_mono_ms, Some(h.now.mono_ms));
+    // A restart finds everything: the rewrite holds both events.
+    let restarted = h.restored();
+    assert_eq!(restarted.totals().tracked, 2);
+    assert_eq!(restarted.totals().acked, 1);
+}
+
+#[test]
+fn d4_batches_already_stored_keep_being_sent_while_the_disk_is_full() {
+    let mut h = Harness::new(config().with_batch_limits(1, 128 * 1024));
+    let owner = anon(&h.client);
+    h.track("stored-1");
+    h.track("stored-2");
+    assert_eq!(h.requests.len(), 1);
+    h.write_failure = Some((disk_full(), 0));
+    // The 200's records cannot be written: the ack is not told yet, but the next
+    // stored batch still goes.
+    let seen = h.ok();
+    assert!(
+        seen.contains(&send(h.batch_id(2), owner, 1, None)),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|s| matches!(s, Seen::Acked { .. })),
+        "an ack is told once it is stored: {seen:?}"
+    );
+    h.write_failure = None;
+    let seen = h.advance(200);
+    assert!(seen.contains(&acked(h.batch_id(1), 1)), "{seen:?}");
+}
+
+#[test]
+fn d4_a_failed_sync_distrusts_what_was_written_and_rewrites_it() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Every(std::time::Duration::from_millis(100)),
+        ..StoragePolicy::default()
+    };
+    let mut h = Harness::new(config().with_storage(Storage::Durable(policy)));
+    h.track("e");
+    h.disk_failure = Some(authsync_core::StorageFailure {
+        kind: authsync_core::StorageFailureKind::Io,
+        message: "Input/output error (os error 5)".into(),
+    });
+    let seen = h.advance(100);
+    assert!(storage_notices(&seen)[0].contains("I/O error"), "{seen:?}");
+    assert!(h.client.is_storage_broken());
+    // A flush seals the batch, but it does not leave before it is stored again.
+    h.flush();
+    assert!(h.requests.is_empty());
+    h.disk_failure = None;
+    let seen = h.advance(200);
+    assert!(
+        seen.iter().any(|s| matches!(s, Seen::Send { .. })),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn d4_a_request_waits_for_its_batch_to_be_synced_and_asks_for_the_sync() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Every(std::time::Duration::from_secs(60)),
+        ..StoragePolicy::default()
+    };
+    let mut h = Harness::new(config().with_storage(Storage::Durable(policy)));
+    h.track("e");
+    // The seal is written; the send asks for a sync at once instead of waiting 60 s.
+    let owner = anon(&h.client);
+    assert_eq!(h.flush(), vec![send(h.batch_id(1), owner, 1, None)]);
+}
+
+#[test]
+fn d4_a_failed_compaction_leaves_the_journal_and_is_tried_again() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Always,
+        compact_after_bytes: 2_000,
+    };
+    let mut h = Harness::new(
+        config()
+            .with_storage(Storage::Durable(policy))
+            .with_batch_limits(100, 128 * 1024),
+    );
+    h.disk_failure = Some(disk_full());
+    let seen = h.track_n(30);
+    assert!(seen.contains(&Seen::Compacted), "{seen:?}");
+    assert!(
+        storage_notices(&seen)[0].contains("compaction failed"),
+        "{seen:?}"
+    );
+    assert!(!h.client.is_storage_broken(), "appends go on");
+    assert_eq!(h.client.unstored(), None);
+    h.disk_failure = None;
+    let seen = h.advance(200);
+    assert_eq!(seen, vec![Seen::Compacted]);
+    assert!(h.store.snapshot.is_some());
+    assert_eq!(h.restored().totals().tracked, 30);
+}
+
+#[test]
+fn d4_the_close_syncs_and_finishes_once_the_request_in_flight_is_answered() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Every(std::time::Duration::from_secs(60)),
+        ..StoragePolicy::default()
+    };
+    let mut h = Harness::new(config().with_storage(Storage::Durable(policy)));
+    h.track("e");
+    h.flush();
+    h.track("pending");
+    h.client.handle_close(h.now);
+    assert_eq!(h.drain(), vec![], "the request in flight is waited for");
+    let seen = h.ok();
+    assert_eq!(
+        seen,
+        vec![acked(h.batch_id(1), 1), Seen::Finish { clean: true }],
+        "no new request after a close"
+    );
+    assert_eq!(h.restored().totals().pending(), 1);
+}
+
+#[test]
+fn d4_a_close_with_broken_storage_finishes_unclean() {
+    let mut h = Harness::new(config());
+    h.write_failure = Some((disk_full(), 0));
+    h.track("e");
+    h.client.handle_close(h.now);
+    assert_eq!(h.drain(), vec![Seen::Finish { clean: false }]);
+}
+
+/// A harness with some history: anonymous events, alice's batches, acks.
+fn history() -> Harness {
+    let mut h = Harness::new(jwt_config().with_batch_limits(2, 128 * 1024));
+    h.track_n(3);
+    h.ok();
+    h.identify("alice");
+    h.pass_token(&good_token("alice", 1), "alice");
+    h.track_n(4);
+    h.ok();
+    h.ok();
+    h.track_n(3);
+    h
+}
+
+fn recover(h: &Harness, stored: StoredState) -> (Client, authsync_core::RecoveryReport) {
+    Client::recover(h.config.clone(), h.now, stored).unwrap()
+}
+
+fn one_segment(bytes: Vec<u8>) -> StoredState {
+    StoredState {
+        segments: vec![StoredSegment {
+            number: 1,
+            bytes: Bytes::from(bytes),
+        }],
+        previous_run: PreviousRun::Clean,
+        fresh_seed: 99,
+        ..StoredState::default()
+    }
+}
+
+#[test]
+fn d5_a_flipped_byte_loses_only_its_frame_is_reported_and_ids_jump() {
+    let h = history();
+    let journal = h.store.journal();
+    let tracked = h.client.totals().tracked;
+    // The last event's frame ends the journal; flip a byte of an event in the middle.
+    let middle = journal.len() / 2;
+    let mut damaged = journal;
+    damaged[middle] ^= 0x20;
+    let (client, report) = recover(&h, one_segment(damaged));
+    assert!(!report.is_clean());
+    assert_eq!(report.damage.len(), 1, "{report}");
+    assert!(report.lost_records >= 1, "{report}");
+    let kept = client.totals().tracked;
+    assert!(kept + report.lost_events <= tracked, "{report}");
+    assert!(
+        kept >= tracked - 2,
+        "loss bounded to the damaged frame: {report}"
+    );
+    let to = report.ids_advanced_to.expect("ids jump");
+    assert_eq!(to, 1 << 32);
+    // New events get seqs and batch ids no install has used.
+    let mut after = Harness::around_client(client, h.config.clone(), h.now);
+    let seen = after.drain();
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, Seen::Storage(text) if text.contains("bytes unreadable"))),
+        "{seen:?}"
+    );
+    after.track("new");
+    after.client.handle_flush(after.now);
+    after.drain();
+    while after.client.outlook().in_flight {
+        after.ok();
+    }
+    let carrying_new = after
+        .requests
+        .iter()
+        .find(|r| String::from_utf8_lossy(&r.body).contains("\"name\":\"new\""))
+        .expect("the new event was sent");
+    let body: serde_json::Value = serde_json::from_slice(&carrying_new.body).unwrap();
+    let new_event = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "new")
+        .unwrap();
+    assert_eq!(new_event["seq"].as_u64(), Some(to));
+    let number: u64 = carrying_new
+        .batch_id
+        .rsplit('-')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(number >= to, "{}", carrying_new.batch_id);
+}
+
+#[test]
+fn d5_every_byte_flipped_and_every_cut_is_survived_reported_and_never_reuses_an_id() {
+    let h = history();
+    let journal = h.store.journal();
+    let state = state_bytes(&h.client);
+    let high_seq = h.client.totals().tracked;
+    let mut campaigns = 0;
+    let variants = (0..journal.len())
+        .map(|at| {
+            let mut damaged = journal.clone();
+            damaged[at] ^= 0x5a;
+            damaged
+        })
+        .chain((0..journal.len()).map(|cut| journal[..cut].to_vec()));
+    for damaged in variants {
+        campaigns += 1;
+        let (client, report) = recover(&h, one_segment(damaged.clone()));
+        if damaged == journal {
+            continue;
+        }
+        if report.is_clean() {
+            // A cut at a frame boundary loses whole records without damage: only
+            // the tail, which a crash may take (the calls it held had not returned).
+            assert!(journal.starts_with(&damaged));
+            continue;
+        }
+        assert_ne!(state_bytes(&client), state, "damage is never silent");
+        let totals = client.totals();
+        assert_eq!(
+            totals.tracked,
+            totals.acked + totals.dropped + totals.pending(),
+            "D1"
+        );
+        if !report.started_over {
+            let to = report.ids_advanced_to.expect("ids jump after damage");
+            assert!(to > high_seq);
+        }
+    }
+    assert_eq!(campaigns, 2 * journal.len());
+}
+
+#[test]
+fn d5_a_torn_tail_is_cut_and_reported() {
+    let h = history();
+    let journal = h.store.journal();
+    let (client, report) = recover(&h, one_segment(journal[..journal.len() - 3].to_vec()));
+    assert_eq!(report.damage.len(), 1);
+    assert!(report.damage[0].1.at_end);
+    assert_eq!(client.totals().tracked, h.client.totals().tracked - 1);
+}
+
+#[test]
+fn d5_a_damaged_snapshot_without_the_install_record_starts_a_new_install() {
+    let mut h = history();
+    h.store.snapshot = Some(h.client.snapshot().as_bytes().to_vec());
+    h.store.segments.clear();
+    let mut damaged = h.store.snapshot.clone().unwrap();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    h.store.snapshot = Some(damaged);
+    let stored = h.store.stored();
+    let (client, report) = recover(&h, stored);
+    assert!(report.started_over && report.loss_unknown, "{report}");
+    assert_ne!(client.install_id(), h.client.install_id(), "a fresh seed");
+    assert_eq!(client.totals().tracked, 0);
+}
+
+#[test]
+fn d5_segments_a_snapshot_covers_are_skipped_even_when_damaged() {
+    let mut h = history();
+    let snapshot = h.client.snapshot();
+    let first_segment = snapshot.first_segment();
+    h.store.snapshot = Some(snapshot.as_bytes().to_vec());
+    // An older segment, left by a compaction interrupted before it removed it, with
+    // a torn tail: nothing is lost.
+    let mut stale = h.store.journal();
+    stale.truncate(stale.len() - 5);
+    h.store.segments.clear();
+    h.store.segments.insert(first_segment - 1, stale);
+    let (client, report) = recover(&h, h.store.stored());
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(state_bytes(&client), state_bytes(&h.client));
+}
+
+#[test]
+fn d5_a_run_that_did_not_close_with_a_periodic_fsync_reports_its_window() {
+    let h = history();
+    let mut stored = one_segment(h.store.journal());
+    stored.previous_run =
+        PreviousRun::Unclean(FsyncPolicy::Every(std::time::Duration::from_millis(100)));
+    let (client, report) = recover(&h, stored);
+    assert_eq!(report.unsynced_window_ms, Some(100));
+    assert!(report.to_string().contains("last 100 ms"), "{report}");
+    assert_eq!(
+        report.ids_advanced_to, None,
+        "nothing sent can have been lost"
+    );
+    assert_eq!(state_bytes(&client), state_bytes(&h.client));
+    let mut clean = one_segment(h.store.journal());
+    clean.previous_run = PreviousRun::Unclean(FsyncPolicy::Always);
+    assert!(recover(&h, clean).1.is_clean());
+}
+
+#[test]
+fn d5_an_empty_store_is_a_new_install_and_nothing_to_report() {
+    let h = Harness::new(config());
+    let (client, report) = recover(&h, StoredState::default());
+    assert!(report.is_clean());
+    assert_eq!(client.totals().tracked, 0);
+    let _ = Now::new(0, 0);
+}
