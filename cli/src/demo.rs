@@ -15,8 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use authsync_blocking::{
-    Client, Config, Environment, JwtAuthenticationDetails, Owner, SyncEvent, Totals,
-    WorkspaceOptions,
+    Client, Config, Environment, Event, JwtAuthenticationDetails, Owner, Totals, WorkspaceOptions,
 };
 use authsync_refserver::mint::{Claims, MintOptions, mint};
 use authsync_refserver::{Clock, Enforcement, Fault, FaultResponse, RefServer, ServerConfig, keys};
@@ -153,13 +152,13 @@ fn batch_label(batch_id: &str) -> String {
     format!("#{}", batch_id.rsplit('-').next().unwrap_or(batch_id))
 }
 
-fn narrate(timeline: &Timeline, event: &SyncEvent) {
+fn narrate(timeline: &Timeline, event: &Event) {
     match event {
-        SyncEvent::Sent {
+        Event::Sent {
             batch_id,
             owner,
             events,
-            token,
+            token_prefix: token,
         } => timeline.say(
             "sent",
             format!(
@@ -171,7 +170,7 @@ fn narrate(timeline: &Timeline, event: &SyncEvent) {
                     .map_or("no token".to_owned(), |t| format!("Bearer {t}"))
             ),
         ),
-        SyncEvent::Answered {
+        Event::Answered {
             batch_id,
             status,
             summary,
@@ -181,7 +180,7 @@ fn narrate(timeline: &Timeline, event: &SyncEvent) {
                 format!("{status} for batch {} {summary}", batch_label(batch_id)),
             );
         }
-        SyncEvent::TransportFailed { batch_id, failure } => {
+        Event::TransportFailed { batch_id, failure } => {
             timeline.say(
                 "network",
                 format!(
@@ -190,7 +189,7 @@ fn narrate(timeline: &Timeline, event: &SyncEvent) {
                 ),
             );
         }
-        SyncEvent::Acked(ack) => timeline.say(
+        Event::Acked(ack) => timeline.say(
             "acked",
             format!(
                 "batch {} ({} event(s){})",
@@ -203,7 +202,7 @@ fn narrate(timeline: &Timeline, event: &SyncEvent) {
                 }
             ),
         ),
-        SyncEvent::Dropped(drop) => timeline.say(
+        Event::Dropped(drop) => timeline.say(
             "dropped",
             format!(
                 "{} event(s) of {}: {}",
@@ -212,13 +211,14 @@ fn narrate(timeline: &Timeline, event: &SyncEvent) {
                 drop.reason
             ),
         ),
-        SyncEvent::LockedOut => timeline.say(
+        Event::LockedOut => timeline.say(
             "lockout",
             "too many authentication failures: nothing is sent until the next session",
         ),
-        SyncEvent::ProviderFailed { identifier, reason } => {
-            timeline.say("backend", format!("no token for {identifier}: {reason}"))
+        Event::TokenFetchFailed { identifier, reason } => {
+            timeline.say("backend", format!("no token for {identifier}: {reason}"));
         }
+        Event::Storage(notice) => timeline.say("storage", notice.to_string()),
         _ => {}
     }
 }
@@ -303,8 +303,8 @@ pub fn run(timeline: &Timeline) -> Result<DemoSummary, DemoError> {
         }))
         .observer(move |event| {
             match event {
-                SyncEvent::LockedOut => observer_locked.store(true, Ordering::SeqCst),
-                SyncEvent::Dropped(drop) => {
+                Event::LockedOut => observer_locked.store(true, Ordering::SeqCst),
+                Event::Dropped(drop) => {
                     observer_purged.fetch_add(drop.events, Ordering::SeqCst);
                 }
                 _ => {}

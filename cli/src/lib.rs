@@ -10,5 +10,6 @@
 pub mod demo;
 pub mod output;
 pub mod run;
+pub mod token_command;
 
 pub use authsync_script as script;

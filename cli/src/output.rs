@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use authsync_blocking::{AuthNotice, SyncEvent, Totals};
+use authsync_blocking::{AuthNotice, Event, IgnoredBecause, Totals};
 
 /// A shared, line-at-a-time JSON writer.
 #[derive(Clone)]
@@ -29,20 +29,42 @@ impl JsonLines {
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     }
 
-    /// The line for a sync event, if it has one in section 5.
-    pub fn sync_event(&self, event: &SyncEvent) {
+    /// The line for an event, if it has one in section 5: acked, auth_error, dropped,
+    /// locked_out, storage, and (beyond the section) transport_failure, so that an
+    /// unreachable endpoint is not silent.
+    pub fn event(&self, event: &Event) {
         let line = match event {
-            SyncEvent::Acked(ack) => {
+            Event::Acked(ack) => {
                 json!({"event": "acked", "batch_id": ack.batch_id, "events": ack.events})
             }
-            SyncEvent::Notified(notice) => auth_error(notice),
-            SyncEvent::Dropped(drop) => {
+            Event::Notice(notice) => auth_error(notice),
+            Event::Dropped(drop) => {
                 json!({"event": "dropped", "reason": drop.reason.as_str(), "events": drop.events})
             }
-            SyncEvent::LockedOut => json!({"event": "locked_out"}),
+            Event::LockedOut => json!({"event": "locked_out"}),
+            Event::Storage(notice) => json!({"event": "storage", "message": notice.to_string()}),
+            Event::TransportFailed { batch_id, failure } => json!({
+                "event": "transport_failure",
+                "batch_id": batch_id,
+                "failure": format!("{failure:?}").to_lowercase(),
+            }),
             _ => return,
         };
         self.emit(&line);
+    }
+
+    /// `{"event":"ignored","line":N,"reason":"..."}`: an operation the library ignored
+    /// by rule.
+    pub fn ignored(&self, line: usize, because: IgnoredBecause) {
+        let reason = match because {
+            IgnoredBecause::JwtDisabled => "jwt_disabled",
+            IgnoredBecause::AlreadyAnonymous => "already_anonymous",
+            IgnoredBecause::AlreadyIdentified => "already_identified",
+            IgnoredBecause::SameToken => "same_token",
+            IgnoredBecause::RejectedToken => "rejected_token",
+            _ => "ignored",
+        };
+        self.emit(&json!({"event": "ignored", "line": line, "reason": reason}));
     }
 
     /// `{"event":"error","line":N,"message":"..."}`.

@@ -12,16 +12,17 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use authsync_blocking::{
-    Client, Config, Environment, Error, JwtAuthenticationDetails, StartError, SyncEvent,
-    TokenRequest, WorkspaceOptions,
+    Client, Config, Environment, Error, Event, JwtAuthenticationDetails, Outcome, StartError,
+    WorkspaceOptions,
 };
 
 use crate::output::JsonLines;
 use crate::script::{Op, parse_line};
+use crate::token_command;
 
 /// How long the end of a script waits for everything to be sent.
 const FINAL_SETTLE: Duration = Duration::from_secs(10);
@@ -215,8 +216,13 @@ pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        if let Err(refused) = execute(&client, op) {
-            out.refused(number, &refused.to_string());
+        match execute(&client, op) {
+            Ok(Some(Outcome::Ignored(because))) => out.ignored(number, because),
+            Ok(_) => {}
+            // D4: the change was taken and is kept in memory; the storage line has said
+            // why (and stderr).
+            Err(Error::NotStored { .. }) => {}
+            Err(refused) => out.refused(number, &refused.to_string()),
         }
     }
     let _ = client.flush_and_wait(FINAL_SETTLE);
@@ -231,10 +237,17 @@ fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {
         .with_environment(options.environment);
     let lines = out.clone();
     let mut workspace = WorkspaceOptions::new(config).observer(move |event| {
-        if let SyncEvent::ProviderFailed { identifier, reason } = event {
-            eprintln!("authsync run: warning: token command for {identifier:?}: {reason}");
+        match event {
+            Event::TokenFetchFailed { identifier, reason } => {
+                eprintln!("authsync run: warning: token command for {identifier:?}: {reason}");
+            }
+            Event::Storage(notice) => eprintln!("authsync run: storage: {notice}"),
+            Event::TransportFailed { batch_id, failure } => {
+                eprintln!("authsync run: warning: batch {batch_id}: {failure:?}; it is retried");
+            }
+            _ => {}
         }
-        lines.sync_event(event);
+        lines.event(event);
     });
     if let Some(dir) = &options.state_dir {
         workspace = workspace.state_dir(dir);
@@ -244,62 +257,31 @@ fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {
     }
     if let Some(command) = options.token_cmd.clone() {
         workspace = workspace.token_provider(authsync_blocking::provider(move |request| {
-            token_from_command(&command, request)
+            token_command::run(&command, request)
         }));
     }
     Client::start(workspace)
 }
 
-/// Runs the token command like a git credential helper: its trimmed stdout is the token.
-fn token_from_command(command: &str, request: &TokenRequest) -> Option<String> {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .env("AUTHSYNC_IDENTIFIER", &request.identifier)
-        .env("AUTHSYNC_ERROR_CODE", request.code.as_str())
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output();
-    let output = match output {
-        Ok(output) if output.status.success() => output,
-        Ok(output) => {
-            eprintln!(
-                "authsync run: warning: token command failed ({}); no token passed",
-                output.status
-            );
-            return None;
-        }
-        Err(e) => {
-            eprintln!("authsync run: warning: cannot run the token command: {e}; no token passed");
-            return None;
-        }
-    };
-    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    if token.is_empty() {
-        eprintln!("authsync run: warning: token command printed nothing; no token passed");
-        return None;
-    }
-    Some(token)
-}
-
-/// Carries out one operation; `Err` when the library refused it.
-fn execute(client: &Client, op: Op) -> Result<(), Error> {
+/// Carries out one operation: the library's outcome when it has one, `Err` when it
+/// refused it.
+fn execute(client: &Client, op: Op) -> Result<Option<Outcome>, Error> {
     match op {
-        Op::Track { name, attrs } => client.track(&name, &attrs).map(drop),
-        Op::Identify { id } => client.identify(&id).map(drop),
+        Op::Track { name, attrs } => client.track(&name, &attrs).map(|_| None),
+        Op::Identify { id } => client.identify(&id).map(Some),
         Op::Token { token, identifier } => client
             .pass_authentication_details(&JwtAuthenticationDetails::new(token, identifier))
-            .map(drop),
-        Op::Logout => client.logout().map(drop),
-        Op::SessionStart => client.session_start(),
-        Op::Flush => client.flush(),
+            .map(Some),
+        Op::Logout => client.logout().map(Some),
+        Op::SessionStart => client.session_start().map(|()| None),
+        Op::Flush => client.flush().map(|()| None),
         Op::Wait { ms } => {
             std::thread::sleep(Duration::from_millis(ms));
-            Ok(())
+            Ok(None)
         }
         Op::Settle { timeout_ms } => {
             let _ = client.wait_settled(Duration::from_millis(timeout_ms));
-            Ok(())
+            Ok(None)
         }
     }
 }

@@ -4,7 +4,8 @@
 //! records (see [`crate::state`]), then runs the same review: seal what is due, sweep
 //! logged-out data that can no longer be authenticated, tell the listener what it must
 //! hear, and send the next batch if anything may go. Outputs are drained with
-//! [`Client::poll_action`] and [`Client::poll_timeout`].
+//! [`Client::poll_write`], [`Client::poll_event`], [`Client::poll_step`] and
+//! [`Client::poll_timeout`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -1017,6 +1018,22 @@ impl Client {
         })
     }
 
+    /// The last record written (confirmed by [`Client::handle_written`] or a
+    /// compaction): an input whose change is at or below it is stored.
+    #[must_use]
+    pub fn written_lsn(&self) -> u64 {
+        self.journal.written_lsn()
+    }
+
+    /// Whether [`Client::poll_step`] or [`Client::poll_event`] has something: a
+    /// host that sleeps wakes its worker only then (or when [`Client::poll_timeout`]
+    /// changed).
+    #[must_use]
+    pub fn has_output(&self) -> bool {
+        let written = self.journal.written_lsn();
+        !self.steps.is_empty() || self.events.iter().any(|(needs, _)| *needs <= written)
+    }
+
     /// Whether storage failed and is not healed yet (D4).
     #[must_use]
     pub fn is_storage_broken(&self) -> bool {
@@ -1509,10 +1526,15 @@ impl Client {
                 continue;
             };
             // D2, D4: a batch leaves only once what gave it its id and events is on
-            // the disk, so that an id a server saw is never handed out again.
+            // the disk, so that an id a server saw is never handed out again. While
+            // the store works that is a moment away, and the queue's order is kept;
+            // while it is broken, batches already stored go meanwhile.
             if !self.journal.is_synced(batch.content_lsn) {
                 self.send_waits_for_storage = true;
                 waits_for_sync |= self.journal.is_written(batch.content_lsn);
+                if !self.journal.is_broken() {
+                    break;
+                }
                 blocked.push(&batch.owner);
                 continue;
             }

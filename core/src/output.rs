@@ -30,7 +30,7 @@ impl fmt::Display for RequestId {
 /// Work for the host, from [`crate::Client::poll_step`]: perform it and report the
 /// result with the matching `handle_*` input. Every variant is work a host may not
 /// skip, so match them all.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Step {
     /// Send this request, then report [`crate::Client::handle_response`] or

@@ -158,6 +158,7 @@ pub struct SyncJob {
 /// synced), then remove every journal segment numbered below `first_segment`, and
 /// confirm with [`crate::Client::handle_compacted`]. A failed attempt must leave no
 /// temporary file behind.
+#[derive(Clone)]
 pub struct CompactJob {
     /// Matches the confirmation to the job.
     pub id: CompactId,

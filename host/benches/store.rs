@@ -7,13 +7,13 @@
 //!   restoring the client, against reading its files raw (goal: at most 3x), as the
 //!   store keeps them (compacted) and from a journal never compacted.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use authsync_core::{Action, Client, Config, Now, Record};
-use authsync_host::store::{FsyncPolicy, StateDir, StoreOptions};
+use authsync_core::{Client, Config, FsyncPolicy, Now, Step, Storage, StoragePolicy};
+use authsync_host::{Engine, OsFileSystem, StateDir, WorkspaceOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -26,8 +26,8 @@ fn config() -> Config {
         .with_seed(1)
 }
 
-fn options(fsync: FsyncPolicy) -> StoreOptions {
-    StoreOptions {
+fn policy(fsync: FsyncPolicy) -> StoragePolicy {
+    StoragePolicy {
         fsync,
         compact_after_bytes: u64::MAX,
     }
@@ -41,23 +41,29 @@ fn now() -> Now {
     Now::new(0, 1_700_000_000_000)
 }
 
-/// One durable track: the core's step, then its records appended in one write. The
-/// attributes are built by the caller once: building a `serde_json::Value` is the
-/// app's cost, not the library's, and the raw side does not pay it either.
-fn durable_track(
-    client: &mut Client,
-    store: &mut StateDir,
-    records: &mut Vec<Record>,
-    attrs: &serde_json::Value,
-) {
-    let _ = client.handle_track(now(), "screen_view", attrs);
-    while let Some(action) = client.poll_action() {
-        if let Action::Persist(record) = action {
-            records.push(record);
+/// A workspace on a fresh state directory in `dir`.
+fn engine(dir: &std::path::Path, storage: StoragePolicy) -> Engine {
+    let options: WorkspaceOptions<()> = WorkspaceOptions::new(config())
+        .state_dir(dir)
+        .storage(storage)
+        .seed(1);
+    Engine::open(options).unwrap().0
+}
+
+/// Performs the storage steps a driver's thread would (syncs, compactions).
+fn driver_steps(engine: &mut Engine) {
+    let _ = engine.take_events();
+    while let Some(step) = engine.next_step() {
+        let store = engine.store().unwrap();
+        match step {
+            Step::Sync(job) => engine.synced(job.id, store.sync()),
+            Step::Compact(job) => {
+                let result = store.compact(&job);
+                engine.compacted(&job, result);
+            }
+            _ => {}
         }
     }
-    let _ = store.append(records);
-    records.clear();
 }
 
 fn durable(c: &mut Criterion) {
@@ -77,28 +83,27 @@ fn durable(c: &mut Criterion) {
                 while left > 0 {
                     let chunk = left.min(CHUNK);
                     let dir = tempfile::tempdir().unwrap();
-                    let (mut store, _) = StateDir::open(dir.path(), options(fsync)).unwrap();
-                    let mut client = Client::new(config(), now()).unwrap();
-                    let mut records = Vec::new();
-                    while let Some(Action::Persist(record)) = client.poll_action() {
-                        records.push(record);
-                    }
-                    store.append(&records).unwrap();
-                    records.clear();
+                    let mut engine = engine(dir.path(), policy(fsync));
                     let attrs = typical_attrs();
                     let start = Instant::now();
                     for i in 0..chunk {
-                        durable_track(&mut client, &mut store, &mut records, &attrs);
-                        // A driver syncs when the policy's period is up; checking every
-                        // 256 tracks stands in for its timer.
+                        // One durable track: the core's step, then its frame appended
+                        // in one write on this thread. The attributes are built once:
+                        // building a `serde_json::Value` is the app's cost, and the
+                        // raw side does not pay it either.
+                        let _ = engine
+                            .input(|client, now| client.handle_track(now, "screen_view", &attrs));
+                        // A driver's thread syncs when the policy says; every 256
+                        // tracks stands in for its timer.
                         if i % 256 == 255 {
-                            store.sync_if_due().unwrap();
+                            let _ = engine.wake_if_due();
+                            driver_steps(&mut engine);
                         }
                     }
                     total += start.elapsed();
                     // Written back outside the measurement, so that one chunk's dirty
                     // pages do not slow the next (the raw side does the same).
-                    store.sync().unwrap();
+                    engine.store().unwrap().sync().unwrap();
                     left -= chunk;
                 }
                 total
@@ -107,14 +112,19 @@ fn durable(c: &mut Criterion) {
     }
     // The same bytes: the frame of one typical track record.
     let frame = {
-        let mut client = Client::new(config(), now()).unwrap();
-        while client.poll_action().is_some() {}
-        let _ = client.handle_track(now(), "screen_view", &typical_attrs());
+        let config = config().with_storage(Storage::Durable(policy(FsyncPolicy::Never)));
+        let mut client = Client::new(config, now()).unwrap();
         let mut frame = Vec::new();
-        while let Some(action) = client.poll_action() {
-            if let Action::Persist(record) = action {
-                record.encode(&mut frame);
+        for _ in 0..2 {
+            while let Some(job) = client.poll_write() {
+                frame = job.frames.to_vec();
+                client.handle_written(now(), job.id, Ok(())).unwrap();
             }
+            let _ = client.handle_track(now(), "screen_view", &typical_attrs());
+        }
+        while let Some(job) = client.poll_write() {
+            frame = job.frames.to_vec();
+            client.handle_written(now(), job.id, Ok(())).unwrap();
         }
         frame
     };
@@ -145,48 +155,35 @@ fn durable(c: &mut Criterion) {
 }
 
 /// A state directory with `pending` events tracked and never sent.
-fn state_with(pending: u64, options: StoreOptions) -> tempfile::TempDir {
+fn state_with(pending: u64, storage: StoragePolicy) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = StateDir::open(dir.path(), options).unwrap();
-    let mut client = Client::new(config(), now()).unwrap();
-    let mut records = Vec::new();
-    while let Some(action) = client.poll_action() {
-        if let Action::Persist(record) = action {
-            records.push(record);
-        }
-    }
-    store.append(&records).unwrap();
-    records.clear();
+    let mut engine = engine(dir.path(), storage);
     for i in 0..pending {
-        let _ = client.handle_track(
-            now(),
-            "screen_view",
-            &json!({"screen": "catalog", "index": i}),
-        );
-        while let Some(action) = client.poll_action() {
-            if let Action::Persist(record) = action {
-                records.push(record);
-            }
-        }
-        store.append(&records).unwrap();
-        records.clear();
-        if store.wants_compaction() {
-            store.compact(&client.snapshot()).unwrap();
-        }
+        let _ = engine.input(|client, now| {
+            client.handle_track(
+                now,
+                "screen_view",
+                &json!({"screen": "catalog", "index": i}),
+            )
+        });
+        driver_steps(&mut engine);
     }
-    assert_eq!(client.totals().pending(), pending);
+    assert_eq!(engine.client().totals().pending(), pending);
+    engine.close();
+    driver_steps(&mut engine);
     dir
 }
 
 fn read_raw(dir: &std::path::Path) -> usize {
     let mut total = 0;
-    for name in ["snapshot", "journal"] {
-        let mut bytes = Vec::new();
-        if let Ok(mut file) = File::open(dir.join(name)) {
-            std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "snapshot" || name.starts_with("journal") {
+            let bytes = std::fs::read(&path).unwrap();
+            total += bytes.len();
+            black_box(bytes);
         }
-        total += bytes.len();
-        black_box(bytes);
     }
     total
 }
@@ -198,28 +195,26 @@ fn restart(c: &mut Criterion) {
     const PENDING: u64 = 100_000;
     let mut group = c.benchmark_group("restart_100k");
     group.sample_size(20);
-    for (name, options) in [
+    for (name, storage) in [
         (
             "compacted",
-            StoreOptions {
+            StoragePolicy {
                 fsync: FsyncPolicy::Never,
-                ..StoreOptions::default()
+                ..StoragePolicy::default()
             },
         ),
-        ("journal_only", options(FsyncPolicy::Never)),
+        ("journal_only", policy(FsyncPolicy::Never)),
     ] {
-        let dir = state_with(PENDING, options);
+        let dir = state_with(PENDING, storage);
+        let config = config().with_storage(Storage::Durable(storage));
         group.bench_function(format!("authsync_{name}"), |b| {
             b.iter(|| {
-                let (store, recovered) = StateDir::open(dir.path(), options).unwrap();
-                let client = Client::restore(
-                    config(),
-                    now(),
-                    recovered.snapshot.as_ref(),
-                    recovered.records,
-                )
-                .unwrap();
+                let (store, stored) =
+                    StateDir::open(&OsFileSystem, dir.path(), storage.fsync, 2).unwrap();
+                let (client, report) = Client::recover(config.clone(), now(), stored).unwrap();
+                assert!(report.is_clean(), "{report}");
                 assert_eq!(client.totals().pending(), PENDING);
+                store.close(true);
                 drop(store);
                 black_box(client)
             });

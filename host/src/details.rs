@@ -7,7 +7,7 @@ use std::time::Duration;
 /// A JWT and the identifier it authenticates. `Debug` shows a prefix of the token only.
 ///
 /// ```
-/// let details = authsync_host::details::JwtAuthenticationDetails::new("eyJhbGciOi.payload.sig", "user-1");
+/// let details = authsync_host::JwtAuthenticationDetails::new("eyJhbGciOi.payload.sig", "user-1");
 /// assert!(!format!("{details:?}").contains("payload"));
 /// ```
 #[derive(Clone, PartialEq, Eq)]

@@ -1,8 +1,6 @@
 //! The drivers' errors: the core's typed refusals, plus what files, threads and tasks
 //! add. Both drivers return these, so an app can switch drivers without new matches.
 
-use std::sync::Arc;
-
 use authsync_core::{AuthDetailsError, ConfigError, EventError, IdentifyError, RestoreError};
 use thiserror::Error;
 
@@ -35,8 +33,7 @@ pub enum StartError {
     /// A workspace with this app id already runs in this client.
     #[error("a workspace for app id {0:?} already runs in this client")]
     DuplicateWorkspace(String),
-    /// The driver thread could not be started, or the state could not be opened off the
-    /// executor.
+    /// The driver thread could not be started.
     #[error("cannot start the driver: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -54,10 +51,17 @@ pub enum Error {
     /// A malformed token, or V1 misuse in `Test`; nothing was stored.
     #[error(transparent)]
     AuthDetails(#[from] AuthDetailsError),
-    /// The call took effect in memory, but its record could not be written: it will be
-    /// sent, yet a crash before then loses it.
-    #[error("accepted in memory but not stored durably: {0}")]
-    NotDurable(#[source] Arc<StoreError>),
+    /// The call took effect, but storage failed (D4): its change, and every change
+    /// since record `from_lsn`, is kept in memory only, and written (with a rewrite
+    /// of the whole state) once writes succeed again; requests that depend on it wait
+    /// until then. A process that ends before then loses it.
+    #[error(
+        "taken, but not stored: storage failed, so this change is kept in memory and written once storage works again (records from {from_lsn} on)"
+    )]
+    NotStored {
+        /// The first record not stored.
+        from_lsn: u64,
+    },
     /// No workspace has this app id.
     #[error("no workspace with app id {0:?}")]
     UnknownWorkspace(String),

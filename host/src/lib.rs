@@ -1,26 +1,42 @@
-//! What every authsync driver needs around the core, and that holds no rule of
-//! SPEC.md: the durable store of a workspace ([`store`]), the clocks that turn
-//! `Instant`/`SystemTime` into the core's [`authsync_core::Now`] ([`clock`]), listener
-//! dispatch that survives a panicking listener ([`listeners`], LS1), and the
-//! single-flight bookkeeping of token providers ([`provider`], R2).
+//! `authsync-host`: what every authsync host needs on std around the core, and that
+//! holds no rule: for the authors of drivers and bindings (`authsync-blocking`,
+//! `authsync-async`, `authsync-bindings` are built on it).
 //!
-//! The blocking and async drivers both build on this crate, so a journal written by
-//! one is read by the other, and neither writes file handling twice.
+//! - [`Engine`]: a workspace's core, store, clock and listeners, opened together;
+//! - [`StateDir`]: the durable store on a [`FileSystem`] ([`OsFileSystem`], with the
+//!   state directory's checks; [`SimulatedDisk`], where any operation can fail and the
+//!   machine can lose power);
+//! - [`Listeners`]: listener and observer calls, one at a time (LS1);
+//! - [`WorkspaceOptions`], [`Error`], [`StartError`], [`PendingReport`],
+//!   [`JwtAuthenticationDetails`], [`HttpOptions`], [`TokenRequest`]: the vocabulary
+//!   drivers share, so that an app can switch drivers without new matches.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod clock;
-pub mod details;
-pub mod error;
-pub mod events;
-pub mod install;
-pub mod listeners;
-pub mod options;
-pub mod pending;
-pub mod provider;
-pub mod registry;
-pub mod store;
+mod clock;
+mod details;
+mod disk;
+mod engine;
+mod error;
+mod fs;
+mod listeners;
+mod options;
+mod provider;
+mod registry;
+mod store;
+
+pub use clock::SystemClock;
+pub use details::{HttpOptions, JwtAuthenticationDetails, failure_of_io};
+pub use disk::{Fault, Operation, SimulatedDisk};
+pub use engine::{DriverParts, Engine, PendingReport};
+pub use error::{Error, StartError};
+pub use fs::{Directory, FileSystem, OsFileSystem, StoreFile};
+pub use listeners::{Listener, Listeners, Observer};
+pub use options::{DEFAULT_TOKEN_TIMEOUT, WorkspaceOptions};
+pub use provider::{Cancellation, TokenRequest};
+pub use registry::{Named, Workspaces};
+pub use store::{StateDir, StoreError, failure};
 
 /// A seed for a new install, from the operating system's randomness (U1).
 ///

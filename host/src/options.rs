@@ -1,25 +1,28 @@
-//! How a workspace is started: the core's configuration plus what only a driver knows
+//! How a workspace is started: the core's configuration plus what only a host knows
 //! (where its state lives, how HTTP behaves, who provides tokens, who listens).
 //!
-//! One builder for both drivers; `P` is the driver's token provider type (a closure for
+//! One builder for every driver; `P` is the driver's token provider type (a closure for
 //! the blocking driver, an async closure for the async one), made with the driver's
 //! `provider` function.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use authsync_core::{AuthNotice, Config};
+use authsync_core::{AuthNotice, Config, Event, StoragePolicy};
 
 use crate::details::HttpOptions;
-use crate::events::{Observers, SyncEvent};
+use crate::fs::{FileSystem, OsFileSystem};
 use crate::listeners::Listeners;
-use crate::store::StoreOptions;
+
+/// How long a token provider may take by default (R2).
+pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything needed to start one workspace (W1).
 ///
 /// ```
 /// use authsync_core::Config;
-/// use authsync_host::options::WorkspaceOptions;
+/// use authsync_host::WorkspaceOptions;
 ///
 /// let options: WorkspaceOptions<()> = WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com"))
 ///     .state_dir("/var/lib/myapp/authsync")
@@ -34,7 +37,9 @@ pub struct WorkspaceOptions<P> {
     /// Where the state lives; `None`: in memory.
     pub state_dir: Option<PathBuf>,
     /// Journal sync and compaction policy.
-    pub store: StoreOptions,
+    pub storage: StoragePolicy,
+    /// The file system the state directory is on.
+    pub file_system: Arc<dyn FileSystem>,
     /// The seed a new install must use; `None`: the operating system's randomness.
     pub seed: Option<u64>,
     /// HTTP timeouts and limits.
@@ -43,10 +48,10 @@ pub struct WorkspaceOptions<P> {
     pub session_on_launch: bool,
     /// The token provider (R2).
     pub provider: Option<P>,
-    /// Listeners registered before the start.
+    /// How long the provider may take before it counts as giving no token (R2).
+    pub token_timeout: Duration,
+    /// Listeners and observers registered before the start.
     pub listeners: Listeners,
-    /// Observers registered before the start.
-    pub observers: Observers,
 }
 
 impl<P> std::fmt::Debug for WorkspaceOptions<P> {
@@ -54,11 +59,12 @@ impl<P> std::fmt::Debug for WorkspaceOptions<P> {
         f.debug_struct("WorkspaceOptions")
             .field("config", &self.config)
             .field("state_dir", &self.state_dir)
-            .field("store", &self.store)
+            .field("storage", &self.storage)
             .field("seed", &self.seed)
             .field("http", &self.http)
             .field("session_on_launch", &self.session_on_launch)
             .field("provider", &self.provider.is_some())
+            .field("token_timeout", &self.token_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -70,13 +76,14 @@ impl<P> WorkspaceOptions<P> {
         Self {
             config,
             state_dir: None,
-            store: StoreOptions::default(),
+            storage: StoragePolicy::default(),
+            file_system: Arc::new(OsFileSystem),
             seed: None,
             http: HttpOptions::default(),
             session_on_launch: false,
             provider: None,
+            token_timeout: DEFAULT_TOKEN_TIMEOUT,
             listeners: Listeners::default(),
-            observers: Observers::default(),
         }
     }
 
@@ -86,7 +93,8 @@ impl<P> WorkspaceOptions<P> {
         &self.config.app_id
     }
 
-    /// Keeps the workspace's state in `dir` (D2): created if missing, private to the user.
+    /// Keeps the workspace's state in `dir` (D2): created if missing, private to the
+    /// user (D6).
     #[must_use]
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
@@ -95,14 +103,21 @@ impl<P> WorkspaceOptions<P> {
 
     /// Journal sync and compaction policy.
     #[must_use]
-    pub fn store_options(mut self, store: StoreOptions) -> Self {
-        self.store = store;
+    pub fn storage(mut self, storage: StoragePolicy) -> Self {
+        self.storage = storage;
+        self
+    }
+
+    /// The file system the state directory is on (default: the operating system's).
+    #[must_use]
+    pub fn file_system(mut self, file_system: Arc<dyn FileSystem>) -> Self {
+        self.file_system = file_system;
         self
     }
 
     /// The seed of a new install (tests, reproducible runs). A state directory that
     /// already holds an install with another seed is refused
-    /// ([`crate::error::StartError::SeedMismatch`]). Default: the OS's randomness.
+    /// ([`crate::StartError::SeedMismatch`]). Default: the OS's randomness.
     #[must_use]
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -124,7 +139,8 @@ impl<P> WorkspaceOptions<P> {
         self
     }
 
-    /// The seed's `disableIntegrationValidator()`: misuse is ignored even in `Test` (V1).
+    /// The original SDK's `disableIntegrationValidator()`: misuse is ignored even in
+    /// `Test` (V1).
     #[must_use]
     pub fn disable_integration_validator(mut self) -> Self {
         self.config.integration_validator = false;
@@ -135,6 +151,13 @@ impl<P> WorkspaceOptions<P> {
     #[must_use]
     pub fn token_provider(mut self, provider: P) -> Self {
         self.provider = Some(provider);
+        self
+    }
+
+    /// How long the token provider may take (default 30 s, R2).
+    #[must_use]
+    pub fn token_timeout(mut self, timeout: Duration) -> Self {
+        self.token_timeout = timeout;
         self
     }
 
@@ -150,8 +173,8 @@ impl<P> WorkspaceOptions<P> {
 
     /// An observer of the sync timeline, registered before the workspace starts.
     #[must_use]
-    pub fn observer(mut self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) -> Self {
-        self.observers.register(Arc::new(observer));
+    pub fn observer(mut self, observer: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.listeners.observe(Arc::new(observer));
         self
     }
 }

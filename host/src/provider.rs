@@ -1,15 +1,17 @@
-//! Token providers (R2): what a driver calls to get a new token when the listener is
-//! told about an authentication problem, at most once at a time per identifier.
+//! What a token provider is asked (R2), and how it learns that it should stop.
 //!
-//! The gate only does the bookkeeping; each driver runs providers its own way (a
-//! thread, a task) and passes the result in as `pass_authentication_details`.
+//! When to ask, and what an answer means, is the core's (`Step::FetchToken`,
+//! `Client::handle_token_answer`); a driver runs the provider its own way (a thread,
+//! a task) and hands the answer back.
 
-use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
 
-use authsync_core::{AuthDetailsError, AuthNotice, ErrorCode, Outcome};
+use authsync_core::{ErrorCode, TokenFetch};
 
 /// What a provider is asked for: a token for this identifier, because of this code.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TokenRequest {
     /// The identifier that needs a token.
     pub identifier: String,
@@ -17,84 +19,66 @@ pub struct TokenRequest {
     pub code: ErrorCode,
     /// The workspace's app id.
     pub app_id: String,
+    /// How long the provider may take before it is cancelled.
+    pub timeout: Duration,
+    /// Set when the fetch is no longer wanted (its timeout passed, the client
+    /// closed): a provider that runs a command stops it.
+    pub cancellation: Cancellation,
 }
 
 impl TokenRequest {
-    /// The request a notice calls for; `None` for notices without an identifier
-    /// (anonymous data, JWT disabled), for which no token can be passed.
+    /// The request for a fetch the core asked for.
     #[must_use]
-    pub fn for_notice(notice: &AuthNotice) -> Option<Self> {
-        Some(Self {
-            identifier: notice.identifier.clone()?,
-            code: notice.code.clone(),
-            app_id: notice.app_id.clone(),
-        })
+    pub fn for_fetch(fetch: &TokenFetch) -> Self {
+        Self {
+            identifier: fetch.identifier.clone(),
+            code: fetch.code.clone(),
+            app_id: fetch.app_id.clone(),
+            timeout: Duration::from_millis(fetch.timeout_ms),
+            cancellation: Cancellation::default(),
+        }
     }
 }
 
-/// Single flight per identifier: a second request for an identifier whose provider is
-/// still running is not started (the running one will answer it).
+/// A flag a provider can check, or wait on, to learn that its fetch was cancelled.
 ///
 /// ```
-/// use authsync_host::provider::SingleFlight;
-/// let mut gate = SingleFlight::default();
-/// assert!(gate.try_begin("alice"));
-/// assert!(!gate.try_begin("alice"));
-/// assert!(gate.try_begin("bob"));
-/// gate.end("alice");
-/// assert!(gate.try_begin("alice"));
-/// assert_eq!(gate.running(), 2);
+/// use std::time::Duration;
+/// use authsync_host::Cancellation;
+/// let cancellation = Cancellation::default();
+/// assert!(!cancellation.wait(Duration::from_millis(1)));
+/// cancellation.cancel();
+/// assert!(cancellation.is_cancelled());
+/// assert!(cancellation.wait(Duration::from_secs(60)), "returns at once");
 /// ```
-#[derive(Debug, Default)]
-pub struct SingleFlight {
-    running: BTreeSet<String>,
+#[derive(Clone, Debug, Default)]
+pub struct Cancellation {
+    inner: Arc<(AtomicBool, Mutex<()>, Condvar)>,
 }
 
-impl SingleFlight {
-    /// Marks `identifier` as running; `false` if it already was.
-    pub fn try_begin(&mut self, identifier: &str) -> bool {
-        self.running.insert(identifier.to_owned())
+impl Cancellation {
+    /// Cancels the fetch.
+    pub fn cancel(&self) {
+        let (flag, lock, wake) = &*self.inner;
+        let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        flag.store(true, Ordering::SeqCst);
+        wake.notify_all();
     }
 
-    /// Marks `identifier`'s provider call as finished.
-    pub fn end(&mut self, identifier: &str) {
-        self.running.remove(identifier);
-    }
-
-    /// How many provider calls are running.
+    /// Whether the fetch was cancelled.
     #[must_use]
-    pub fn running(&self) -> usize {
-        self.running.len()
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.0.load(Ordering::SeqCst)
     }
-}
 
-/// What a provider answered: a token, nothing, or a panic.
-pub type ProviderAnswer = Result<Option<String>, ()>;
-
-/// Passes a provider's token in with `pass`, and says why nothing usable came of the
-/// answer, if so (for the observers' `ProviderFailed`). Nothing is passed once the
-/// workspace is stopping.
-///
-/// ```
-/// use authsync_host::provider::pass_answer;
-/// let passed = pass_answer(Ok(Some("a.b.c".into())), false, |token| {
-///     assert_eq!(token, "a.b.c");
-///     Ok(authsync_core::Outcome::Applied)
-/// });
-/// assert_eq!(passed, None);
-/// assert_eq!(pass_answer(Ok(None), false, |_| unreachable!()).as_deref(), Some("the provider gave no token"));
-/// ```
-pub fn pass_answer(
-    answer: ProviderAnswer,
-    stopping: bool,
-    pass: impl FnOnce(&str) -> Result<Outcome, AuthDetailsError>,
-) -> Option<String> {
-    match answer {
-        Ok(Some(_)) if stopping => None,
-        Ok(Some(token)) => pass(&token)
-            .err()
-            .map(|refused| format!("the provider's token was refused: {refused}")),
-        Ok(None) => Some("the provider gave no token".to_owned()),
-        Err(()) => Some("the provider panicked".to_owned()),
+    /// Waits at most `timeout` for a cancellation; whether it came.
+    #[must_use]
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let (flag, lock, wake) = &*self.inner;
+        let held = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_held, _) = wake
+            .wait_timeout_while(held, timeout, |()| !flag.load(Ordering::SeqCst))
+            .unwrap_or_else(PoisonError::into_inner);
+        flag.load(Ordering::SeqCst)
     }
 }

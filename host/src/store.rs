@@ -1,88 +1,65 @@
-//! The durable store of one workspace (D2): a state directory holding an append-only
-//! journal of the core's records and, after compaction, a snapshot.
+//! The durable store of one workspace (D2, D4–D6): a state directory that holds the
+//! core's journal segments and snapshot, and carries out the core's storage work.
 //!
-//! Layout of a state directory (mode 0700; files 0600, since they hold tokens):
-//! - `lock`: held with an exclusive file lock while a client uses the directory, so
-//!   that a second process gets [`StoreError::Locked`] instead of corrupting it;
-//! - `journal`: the core's records, one checksummed frame each, appended in order;
-//! - `snapshot`: the whole state at one record number, replaced atomically (write to
-//!   `snapshot.tmp`, sync, rename, sync the directory).
+//! Layout of a state directory (0700; files 0600, since they hold tokens):
+//! - `lock`: locked while a client uses the directory, so that a second one gets
+//!   [`StoreError::Locked`]; it also says whether the last run closed cleanly;
+//! - `journal.N`: journal segments, appended in order; every start, failure and
+//!   compaction begins a new one, so nothing is ever appended after a torn frame
+//!   (`journal`, the single journal of earlier versions, reads as segment 0);
+//! - `snapshot`: the whole state at one record, replaced atomically (written to
+//!   `snapshot.tmp`, synced, renamed, the directory synced); segments it covers are
+//!   removed after it.
 //!
-//! A record is written to the file (the kernel's page cache) before [`StateDir::append`]
-//! returns, so it survives the process being killed at any instant. Surviving a power
-//! loss also needs it on the disk: that is the [`FsyncPolicy`]. Recovery reads the
-//! snapshot and the journal, cuts a torn tail (a write a crash interrupted) and reports
-//! how much it cut. This module knows nothing of the rules; it stores what the core
-//! says to store.
+//! The store decides nothing: which frames to append, when to sync or compact, and
+//! what a failure means are the core's. It moves bytes, and says how an operation
+//! failed.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use authsync_core::{
-    JournalDamage, JournalReader, Record, RestoreError, Snapshot, SnapshotVerifier,
+    CompactJob, FsyncPolicy, PreviousRun, SnapshotVerifier, StorageFailure, StorageFailureKind,
+    StoredSegment, StoredState, WriteJob,
 };
+use bytes::Bytes;
 use thiserror::Error;
 
+use crate::fs::{Directory, FileSystem, StoreFile};
+
 const LOCK_FILE: &str = "lock";
-const JOURNAL_FILE: &str = "journal";
 const SNAPSHOT_FILE: &str = "snapshot";
 const SNAPSHOT_TEMP_FILE: &str = "snapshot.tmp";
+const LEGACY_JOURNAL_FILE: &str = "journal";
+const SEGMENT_PREFIX: &str = "journal.";
 
-/// When appended records are forced to the disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FsyncPolicy {
-    /// After every append: nothing acknowledged to the app is lost even on power loss.
-    Always,
-    /// At most this long after the first unsynced append, when the driver calls
-    /// [`StateDir::sync_if_due`] at [`StateDir::sync_due_at`] (both drivers do):
-    /// bounded loss on power loss, far fewer syncs, and no clock read per append.
-    Every(Duration),
-    /// Never explicitly: the operating system writes back when it likes.
-    Never,
-}
-
-/// How a state directory is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StoreOptions {
-    /// When records reach the disk.
-    pub fsync: FsyncPolicy,
-    /// Journal size past which [`StateDir::wants_compaction`] says to write a snapshot,
-    /// and then only once the journal is also a quarter of the last snapshot's size:
-    /// each compaction rewrites the whole state, so a fixed threshold alone would make
-    /// a large queue's compactions quadratic, while the quarter keeps their cost at
-    /// most four bytes written per journal byte and a restart's replay (several times
-    /// dearer per event than reading a snapshot) to a fifth of the state.
-    pub compact_after_bytes: u64,
-}
-
-impl Default for StoreOptions {
-    /// Sync at most every 100 ms; compact past 1 MiB of journal.
-    fn default() -> Self {
-        Self {
-            fsync: FsyncPolicy::Every(Duration::from_millis(100)),
-            compact_after_bytes: 1024 * 1024,
-        }
-    }
-}
-
-/// A store that cannot be opened, read or written.
+/// A store that cannot be opened.
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// Another client (in this or another process) holds the directory.
-    #[error("state directory {path} is in use by another client (lock held on {lock})")]
+    #[error("state directory {path} is in use by another client")]
     Locked {
         /// The state directory.
         path: PathBuf,
-        /// Its lock file.
-        lock: PathBuf,
+    },
+    /// The directory, or a file in it, is not the user's own private file: D6
+    /// refuses it.
+    #[error("state directory {path} is refused: {why}")]
+    Refused {
+        /// The state directory.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
     },
     /// A file operation failed.
     #[error("state directory {path}: {action}: {source}")]
     Io {
-        /// The file or directory concerned.
+        /// The state directory.
         path: PathBuf,
         /// What was being done.
         action: &'static str,
@@ -90,162 +67,147 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
-    /// The snapshot is damaged (it is written atomically, so this is disk corruption
-    /// or a file from elsewhere); nothing was changed.
-    #[error("state directory {path}: {source}")]
-    Snapshot {
-        /// The snapshot file.
-        path: PathBuf,
-        /// What is wrong with it.
-        #[source]
-        source: RestoreError,
-    },
 }
 
-/// What was found when a state directory was opened.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// The latest snapshot, if one was written.
-    pub snapshot: Option<Snapshot>,
-    /// The journal's records, in order.
-    pub records: Vec<Record>,
-    /// A torn or damaged tail that was cut from the journal, if any.
-    pub cut: Option<JournalDamage>,
+/// The journal segment files open for appending, and what waits for a sync.
+#[derive(Default)]
+struct Segments {
+    current: Option<(u64, Arc<dyn StoreFile>)>,
+    /// Segments written to since their last sync.
+    unsynced: BTreeMap<u64, Arc<dyn StoreFile>>,
+    /// A segment was created since the directory's last sync.
+    directory_unsynced: bool,
 }
 
-impl Recovered {
-    /// Whether the directory held no state: a new install.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.snapshot.is_none() && self.records.is_empty()
+/// An open state directory, held exclusively. Its methods take `&self`: appends
+/// (the app's thread), syncs and compactions (the driver's) run at the same time.
+///
+/// ```
+/// use authsync_core::{Client, Config, Now, Storage, StoragePolicy};
+/// use authsync_host::{OsFileSystem, StateDir};
+///
+/// let place = tempfile::tempdir().unwrap();
+/// let policy = StoragePolicy::default();
+/// let (store, stored) = StateDir::open(&OsFileSystem, place.path(), policy.fsync, 1).unwrap();
+/// let config = Config::new("app", "http://127.0.0.1:9").with_storage(Storage::Durable(policy));
+/// let (mut client, _) = Client::recover(config.clone(), Now::new(0, 0), stored).unwrap();
+/// let _ = client.handle_track(Now::new(0, 0), "e", &serde_json::json!({})).unwrap();
+/// while let Some(job) = client.poll_write() {
+///     let result = store.append(&job);
+///     client.handle_written(Now::new(0, 0), job.id, result).unwrap();
+/// }
+/// store.close(true);
+/// drop(store);
+///
+/// let (_store, stored) = StateDir::open(&OsFileSystem, place.path(), policy.fsync, 2).unwrap();
+/// let (restored, report) = Client::recover(config, Now::new(0, 0), stored).unwrap();
+/// assert!(report.is_clean());
+/// assert_eq!(restored.totals().tracked, 1);
+/// ```
+pub struct StateDir {
+    path: PathBuf,
+    dir: Box<dyn Directory>,
+    lock: Arc<dyn StoreFile>,
+    segments: Mutex<Segments>,
+}
+
+impl fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateDir")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
-/// An open state directory, held exclusively.
-///
-/// ```
-/// use authsync_core::{Action, Client, Config, Now};
-/// use authsync_host::store::{StateDir, StoreOptions};
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let config = Config::new("app", "http://127.0.0.1:9").with_seed(1);
-/// let (mut store, recovered) = StateDir::open(dir.path(), StoreOptions::default()).unwrap();
-/// assert!(recovered.is_empty());
-///
-/// let mut client = Client::new(config.clone(), Now::new(0, 0)).unwrap();
-/// let _ = client.handle_track(Now::new(0, 0), "e", &serde_json::json!({})).unwrap();
-/// while let Some(action) = client.poll_action() {
-///     if let Action::Persist(record) = action {
-///         store.append(&[record]).unwrap();
-///     }
-/// }
-/// drop(store);
-///
-/// let (_store, recovered) = StateDir::open(dir.path(), StoreOptions::default()).unwrap();
-/// let restored = Client::restore(config, Now::new(0, 0), recovered.snapshot.as_ref(), recovered.records).unwrap();
-/// assert_eq!(restored.totals().tracked, 1);
-/// ```
-#[derive(Debug)]
-pub struct StateDir {
-    path: PathBuf,
-    journal_path: PathBuf,
-    options: StoreOptions,
-    journal: File,
-    journal_bytes: u64,
-    /// Size of the snapshot on disk, which sets the compaction threshold.
-    snapshot_bytes: u64,
-    /// Appends not yet forced to the disk, and since when.
-    unsynced_since: Option<Instant>,
-    /// Reused encoding buffer: one `write` per append, no allocation in steady state.
-    frames: Vec<u8>,
-    // Held for the directory's lifetime; the lock goes with it.
-    _lock: File,
-}
-
 impl StateDir {
-    /// Opens (creating if needed) the state directory at `path`, takes its lock, reads
-    /// what it holds and cuts a torn journal tail.
+    /// Opens the state directory at `path` on `fs` (creating it if needed, private),
+    /// takes its lock, removes a temporary file a compaction left, and reads what it
+    /// holds, for [`authsync_core::Client::recover`]. `fsync` is the policy this run
+    /// keeps, recorded so that the next open can tell what a crash may have lost;
+    /// `fresh_seed` seeds a new install if nothing can be restored.
     ///
     /// # Errors
-    /// [`StoreError::Locked`] when another client holds it, [`StoreError::Snapshot`]
-    /// for a damaged snapshot, [`StoreError::Io`] for file errors.
+    /// [`StoreError::Locked`] when another client holds it, [`StoreError::Refused`]
+    /// when D6 refuses it, [`StoreError::Io`] for file errors.
     pub fn open(
-        path: impl AsRef<Path>,
-        options: StoreOptions,
-    ) -> Result<(Self, Recovered), StoreError> {
-        let path = path.as_ref().to_path_buf();
-        create_private_dir(&path)?;
-        let lock_path = path.join(LOCK_FILE);
-        let lock =
-            private_file(&lock_path, false).map_err(io_error(&lock_path, "open the lock file"))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path,
-                    lock: lock_path,
-                });
+        fs: &dyn FileSystem,
+        path: &Path,
+        fsync: FsyncPolicy,
+        fresh_seed: u64,
+    ) -> Result<(Self, StoredState), StoreError> {
+        let io_error = |action: &'static str| {
+            let path = path.to_path_buf();
+            move |source: io::Error| {
+                if source.kind() == io::ErrorKind::PermissionDenied && source.get_ref().is_some() {
+                    StoreError::Refused {
+                        path,
+                        why: source.to_string(),
+                    }
+                } else {
+                    StoreError::Io {
+                        path,
+                        action,
+                        source,
+                    }
+                }
             }
-            Err(fs::TryLockError::Error(source)) => {
-                return Err(StoreError::Io {
-                    path: lock_path,
-                    action: "lock",
-                    source,
-                });
-            }
-        }
-        // A temporary snapshot is one a crash interrupted; the previous one stands.
-        let _ = fs::remove_file(path.join(SNAPSHOT_TEMP_FILE));
-        let snapshot = read_snapshot(&path.join(SNAPSHOT_FILE))?;
-
-        let journal_path = path.join(JOURNAL_FILE);
-        let mut journal = private_file(&journal_path, true)
-            .map_err(io_error(&journal_path, "open the journal"))?;
-        let mut bytes = Vec::new();
-        journal
-            .read_to_end(&mut bytes)
-            .map_err(io_error(&journal_path, "read the journal"))?;
-        // Records borrow their events from the file's bytes instead of copying them;
-        // a typical record is about 140 bytes.
-        let mut records = Vec::with_capacity(bytes.len() / 128);
-        let mut reader = JournalReader::shared(bytes.into());
-        let mut cut = None;
-        for item in reader.by_ref() {
-            match item {
-                Ok(record) => records.push(record),
-                Err(damage) => cut = Some(damage),
-            }
-        }
-        let valid = reader.valid_len() as u64;
-        if let Some(damage) = &cut {
-            log::warn!(
-                "authsync: {}: {damage}; the tail was cut",
-                journal_path.display()
-            );
-            journal
-                .set_len(valid)
-                .and_then(|()| journal.sync_all())
-                .map_err(io_error(&journal_path, "cut the torn journal tail"))?;
-        }
-        let store = Self {
-            path,
-            journal_path,
-            options,
-            journal,
-            journal_bytes: valid,
-            snapshot_bytes: snapshot.as_ref().map_or(0, |s| s.as_bytes().len() as u64),
-            unsynced_since: None,
-            frames: Vec::new(),
-            _lock: lock,
         };
-        Ok((
-            store,
-            Recovered {
-                snapshot,
-                records,
-                cut,
-            },
-        ))
+        let dir = fs.open_dir(path).map_err(io_error("open the directory"))?;
+        let lock = dir.lock(LOCK_FILE).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                io_error("lock")(e)
+            }
+        })?;
+        let previous_run = previous_run(&lock.read_all().map_err(io_error("read the lock"))?);
+        // D6: a temporary snapshot is one a compaction left; the previous one stands.
+        dir.remove(SNAPSHOT_TEMP_FILE)
+            .map_err(io_error("remove a temporary snapshot"))?;
+        let mut verifier = SnapshotVerifier::new();
+        let snapshot = dir
+            .read(SNAPSHOT_FILE, &mut |piece| verifier.update(piece))
+            .map_err(io_error("read the snapshot"))?
+            .map(|bytes| verifier.finish(bytes).map_err(|e| e.to_string()));
+        let mut segments = Vec::new();
+        for name in dir.names().map_err(io_error("list the directory"))? {
+            let Some(number) = segment_number(&name) else {
+                continue;
+            };
+            let bytes = dir
+                .read(&name, &mut |_| {})
+                .map_err(io_error("read a journal segment"))?
+                .unwrap_or_default();
+            // What a run that did not close wrote may still be only in the page
+            // cache: made durable before anything is built on it.
+            if matches!(previous_run, PreviousRun::Unclean(_)) {
+                dir.open(&name)
+                    .and_then(|file| file.sync())
+                    .map_err(io_error("sync a journal segment"))?;
+            }
+            segments.push(StoredSegment {
+                number,
+                bytes: Bytes::from(bytes),
+            });
+        }
+        segments.sort_by_key(|s| s.number);
+        lock.replace(running_marker(fsync).as_bytes())
+            .map_err(io_error("mark the directory in use"))?;
+        let store = Self {
+            path: path.to_path_buf(),
+            dir,
+            lock,
+            segments: Mutex::new(Segments::default()),
+        };
+        let stored = StoredState {
+            snapshot,
+            segments,
+            previous_run,
+            fresh_seed,
+        };
+        Ok((store, stored))
     }
 
     /// The directory.
@@ -254,225 +216,219 @@ impl StateDir {
         &self.path
     }
 
-    /// Current journal size in bytes.
-    #[must_use]
-    pub fn journal_bytes(&self) -> u64 {
-        self.journal_bytes
+    fn segments(&self) -> MutexGuard<'_, Segments> {
+        self.segments.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends records to the journal in one write, then syncs if the policy says so.
+    /// Carries out a write job: its frames appended to its segment (created if new),
+    /// and synced, with the directory, when the job says so.
     ///
     /// # Errors
-    /// [`StoreError::Io`] when the write fails; the journal may then hold a torn frame,
-    /// which the next [`StateDir::open`] cuts.
-    pub fn append(&mut self, records: &[Record]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        self.frames.clear();
-        for record in records {
-            record.encode(&mut self.frames);
-        }
-        self.append_encoded_frames()
-    }
-
-    /// Appends one record, encoding it straight into the write buffer.
-    ///
-    /// # Errors
-    /// As [`StateDir::append`].
-    pub fn append_one(&mut self, record: &Record) -> Result<(), StoreError> {
-        self.frames.clear();
-        record.encode(&mut self.frames);
-        self.append_encoded_frames()
-    }
-
-    fn append_encoded_frames(&mut self) -> Result<(), StoreError> {
-        if let Err(source) = self.journal.write_all(&self.frames) {
-            return Err(StoreError::Io {
-                path: self.journal_path.clone(),
-                action: "append to the journal",
-                source,
-            });
-        }
-        self.journal_bytes += self.frames.len() as u64;
-        if self.unsynced_since.is_none() {
-            self.unsynced_since = Some(Instant::now());
-        }
-        match self.options.fsync {
-            FsyncPolicy::Always => self.sync(),
-            FsyncPolicy::Every(_) | FsyncPolicy::Never => Ok(()),
-        }
-    }
-
-    /// When the policy wants the pending appends synced, if any are pending.
-    #[must_use]
-    pub fn sync_due_at(&self) -> Option<Instant> {
-        match (self.options.fsync, self.unsynced_since) {
-            (FsyncPolicy::Every(period), Some(since)) => Some(since + period),
-            _ => None,
-        }
-    }
-
-    /// Syncs pending appends if the policy's period has passed.
-    ///
-    /// # Errors
-    /// [`StoreError::Io`] when the sync fails.
-    pub fn sync_if_due(&mut self) -> Result<(), StoreError> {
-        match self.sync_due_at() {
-            Some(due) if Instant::now() >= due => self.sync(),
-            _ => Ok(()),
-        }
-    }
-
-    /// Forces every append to the disk now.
-    ///
-    /// # Errors
-    /// [`StoreError::Io`] when the sync fails.
-    pub fn sync(&mut self) -> Result<(), StoreError> {
-        if self.unsynced_since.take().is_some() {
-            self.journal
-                .sync_data()
-                .map_err(io_error(&self.journal_path, "sync the journal"))?;
+    /// How the write failed, for [`authsync_core::Client::handle_written`].
+    pub fn append(&self, job: &WriteJob) -> Result<(), StorageFailure> {
+        let mut segments = self.segments();
+        let file = match &segments.current {
+            Some((number, file)) if *number == job.segment => Arc::clone(file),
+            _ => {
+                let file = self
+                    .dir
+                    .create(&format!("{SEGMENT_PREFIX}{}", job.segment))
+                    .map_err(failure)?;
+                segments.current = Some((job.segment, Arc::clone(&file)));
+                segments.directory_unsynced = true;
+                file
+            }
+        };
+        file.append(&job.frames).map_err(failure)?;
+        if job.sync {
+            file.sync().map_err(failure)?;
+            if std::mem::take(&mut segments.directory_unsynced) {
+                self.dir.sync().map_err(failure)?;
+            }
+        } else {
+            segments.unsynced.insert(job.segment, file);
         }
         Ok(())
     }
 
-    /// Whether the journal has grown past the compaction threshold.
-    #[must_use]
-    pub fn wants_compaction(&self) -> bool {
-        self.journal_bytes
-            > self
-                .options
-                .compact_after_bytes
-                .max(self.snapshot_bytes / 4)
-    }
-
-    /// Replaces the snapshot with `snapshot` (atomically) and empties the journal.
-    /// `snapshot` must include every record appended so far: take it from the client
-    /// with no record left unwritten.
-    ///
-    /// A crash at any point leaves either the old snapshot with the whole journal, or
-    /// the new snapshot with a journal whose records it already includes (and that
-    /// restore skips).
+    /// Carries out a sync job: every segment written since its last sync, and the
+    /// directory if a segment was created. Appends go on meanwhile.
     ///
     /// # Errors
-    /// [`StoreError::Io`] when a write, sync or rename fails; the old state stands.
-    pub fn compact(&mut self, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let temp = self.path.join(SNAPSHOT_TEMP_FILE);
-        let target = self.path.join(SNAPSHOT_FILE);
-        {
-            let mut file = private_file(&temp, false)
-                .and_then(|f| f.set_len(0).map(|()| f))
-                .map_err(io_error(&temp, "create the snapshot"))?;
-            file.write_all(snapshot.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io_error(&temp, "write the snapshot"))?;
+    /// How the sync failed, for [`authsync_core::Client::handle_synced`].
+    pub fn sync(&self) -> Result<(), StorageFailure> {
+        let (files, directory) = {
+            let mut segments = self.segments();
+            let files: Vec<Arc<dyn StoreFile>> = std::mem::take(&mut segments.unsynced)
+                .into_values()
+                .collect();
+            (files, std::mem::take(&mut segments.directory_unsynced))
+        };
+        for file in files {
+            file.sync().map_err(failure)?;
         }
-        fs::rename(&temp, &target).map_err(io_error(&target, "replace the snapshot"))?;
-        sync_dir(&self.path)?;
-        self.journal
-            .set_len(0)
-            .and_then(|()| self.journal.sync_all())
-            .map_err(io_error(&self.journal_path, "empty the journal"))?;
-        self.journal_bytes = 0;
-        self.snapshot_bytes = snapshot.as_bytes().len() as u64;
-        self.unsynced_since = None;
+        if directory {
+            self.dir.sync().map_err(failure)?;
+        }
         Ok(())
     }
-}
 
-/// Pieces a snapshot is read in: small enough to still be in cache when checksummed.
-const SNAPSHOT_READ_PIECE: u64 = 256 * 1024;
-
-fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, StoreError> {
-    let read_error = |source| StoreError::Io {
-        path: path.to_path_buf(),
-        action: "read the snapshot",
-        source,
-    };
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(read_error(source)),
-    };
-    let size_hint = file.metadata().map_or(0, |m| m.len());
-    let mut bytes = Vec::with_capacity(usize::try_from(size_hint).unwrap_or(0));
-    let mut verifier = SnapshotVerifier::new();
-    loop {
-        let start = bytes.len();
-        let read = (&mut file)
-            .take(SNAPSHOT_READ_PIECE)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
-        if read == 0 {
-            break;
+    /// Carries out a compaction: the snapshot written to a temporary file, synced,
+    /// renamed over the last one, the directory synced, then the segments it covers
+    /// removed. Returns the snapshot's size. A failure leaves the last snapshot and
+    /// every segment as they were, and no temporary file.
+    ///
+    /// # Errors
+    /// How it failed, for [`authsync_core::Client::handle_compacted`].
+    pub fn compact(&self, job: &CompactJob) -> Result<u64, StorageFailure> {
+        let snapshot = job.snapshot();
+        let written = self.replace_snapshot(snapshot.as_bytes());
+        if written.is_err() {
+            // A full disk stays full with a half-written snapshot on it.
+            let _ = self.dir.remove(SNAPSHOT_TEMP_FILE);
         }
-        verifier.update(&bytes[start..]);
+        written.map_err(failure)?;
+        let covered: Vec<String> = self
+            .dir
+            .names()
+            .map_err(failure)?
+            .into_iter()
+            .filter(|name| segment_number(name).is_some_and(|n| n < job.first_segment))
+            .collect();
+        for name in &covered {
+            self.dir.remove(name).map_err(failure)?;
+        }
+        self.segments()
+            .unsynced
+            .retain(|&number, _| number >= job.first_segment);
+        if !covered.is_empty() {
+            self.dir.sync().map_err(failure)?;
+        }
+        Ok(snapshot.as_bytes().len() as u64)
     }
-    verifier
-        .finish(bytes)
-        .map(Some)
-        .map_err(|source| StoreError::Snapshot {
-            path: path.to_path_buf(),
-            source,
-        })
-}
 
-fn io_error(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io {
-        path,
-        action,
-        source,
+    fn replace_snapshot(&self, bytes: &[u8]) -> io::Result<()> {
+        self.dir.remove(SNAPSHOT_TEMP_FILE)?;
+        let file = self.dir.create(SNAPSHOT_TEMP_FILE)?;
+        file.append(bytes)?;
+        file.sync()?;
+        drop(file);
+        self.dir.rename(SNAPSHOT_TEMP_FILE, SNAPSHOT_FILE)?;
+        self.dir.sync()
     }
-}
 
-fn create_private_dir(path: &Path) -> Result<(), StoreError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(path)
-        .map_err(io_error(path, "create the state directory"))
-}
-
-/// Opens or creates a file readable and writable by its owner only.
-fn private_file(path: &Path, append: bool) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true).create(true);
-    if append {
-        options.append(true);
-    } else {
-        options.write(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options.open(path)?;
-    // A file created by an older version or by hand may be wider than 0600.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if file.metadata()?.permissions().mode() & 0o077 != 0 {
-            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    /// Records how this run ends: `clean` when everything written is synced
+    /// ([`authsync_core::Step::Finish`]). The lock goes with the store.
+    pub fn close(&self, clean: bool) {
+        if clean && let Err(e) = self.lock.replace(CLEAN_MARKER.as_bytes()) {
+            log::warn!(
+                "authsync: {}: cannot record a clean close: {e}",
+                self.path.display()
+            );
         }
     }
-    Ok(file)
 }
 
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        File::open(path)
-            .and_then(|dir| dir.sync_all())
-            .map_err(io_error(path, "sync the state directory"))?;
+const CLEAN_MARKER: &str = "clean\n";
+
+/// What the lock file says while a run uses the directory: its fsync policy, so that
+/// the next open knows what a crash may have lost.
+fn running_marker(fsync: FsyncPolicy) -> String {
+    match fsync {
+        FsyncPolicy::Always => "running fsync=always\n".to_owned(),
+        FsyncPolicy::Every(period) => format!("running fsync=every:{}\n", period.as_millis()),
+        FsyncPolicy::Never => "running fsync=never\n".to_owned(),
     }
-    let _ = path;
-    Ok(())
+}
+
+fn previous_run(marker: &[u8]) -> PreviousRun {
+    let text = String::from_utf8_lossy(marker);
+    let text = text.trim();
+    if text == CLEAN_MARKER.trim() {
+        return PreviousRun::Clean;
+    }
+    let Some(policy) = text.strip_prefix("running fsync=") else {
+        return PreviousRun::Unknown;
+    };
+    let fsync = match policy {
+        "always" => FsyncPolicy::Always,
+        "never" => FsyncPolicy::Never,
+        every => match every.strip_prefix("every:").and_then(|ms| ms.parse().ok()) {
+            Some(ms) => FsyncPolicy::Every(Duration::from_millis(ms)),
+            None => return PreviousRun::Unknown,
+        },
+    };
+    PreviousRun::Unclean(fsync)
+}
+
+fn segment_number(name: &str) -> Option<u64> {
+    if name == LEGACY_JOURNAL_FILE {
+        return Some(0);
+    }
+    name.strip_prefix(SEGMENT_PREFIX)?.parse().ok()
+}
+
+/// How an operating-system error failed a storage operation (D4's kinds).
+#[must_use]
+pub fn failure(error: io::Error) -> StorageFailure {
+    let kind = match (error.raw_os_error(), error.kind()) {
+        (Some(28 | 122), _) | (_, io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded) => {
+            StorageFailureKind::NoSpace
+        }
+        (Some(30), _) | (_, io::ErrorKind::ReadOnlyFilesystem) => StorageFailureKind::ReadOnly,
+        _ => StorageFailureKind::Io,
+    };
+    StorageFailure {
+        kind,
+        message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn d4_the_lock_marker_says_how_the_last_run_ended() {
+        assert_eq!(previous_run(b""), PreviousRun::Unknown);
+        assert_eq!(previous_run(CLEAN_MARKER.as_bytes()), PreviousRun::Clean);
+        for fsync in [
+            FsyncPolicy::Always,
+            FsyncPolicy::Never,
+            FsyncPolicy::Every(Duration::from_millis(250)),
+        ] {
+            assert_eq!(
+                previous_run(running_marker(fsync).as_bytes()),
+                PreviousRun::Unclean(fsync)
+            );
+        }
+        assert_eq!(
+            previous_run(b"running fsync=sometimes"),
+            PreviousRun::Unknown
+        );
+    }
+
+    #[test]
+    fn segments_are_numbered_by_name_and_the_old_journal_is_segment_0() {
+        assert_eq!(segment_number("journal"), Some(0));
+        assert_eq!(segment_number("journal.17"), Some(17));
+        assert_eq!(segment_number("journal.x"), None);
+        assert_eq!(segment_number("snapshot"), None);
+    }
+
+    #[test]
+    fn d4_failures_say_their_kind() {
+        assert_eq!(
+            failure(io::Error::from_raw_os_error(28)).kind,
+            StorageFailureKind::NoSpace
+        );
+        assert_eq!(
+            failure(io::Error::from_raw_os_error(30)).kind,
+            StorageFailureKind::ReadOnly
+        );
+        assert_eq!(
+            failure(io::Error::from_raw_os_error(5)).kind,
+            StorageFailureKind::Io
+        );
+    }
 }

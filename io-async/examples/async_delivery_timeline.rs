@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authsync_async::{Client, Config, SyncEvent, WorkspaceOptions};
+use authsync_async::{Client, Config, Event, WorkspaceOptions};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig};
 
 fn main() {
@@ -24,8 +24,8 @@ fn main() {
             .seed(1)
             .observer(move |event| {
                 let what = match event {
-                    SyncEvent::Sent { .. } => "sent",
-                    SyncEvent::Answered { .. } => "answered",
+                    Event::Sent { .. } => "sent",
+                    Event::Answered { .. } => "answered",
                     _ => return,
                 };
                 sink.lock().unwrap().push((start.elapsed(), what));

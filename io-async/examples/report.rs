@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use authsync_async::{Client, Config, JwtAuthenticationDetails, SyncEvent, WorkspaceOptions};
+use authsync_async::{Client, Config, Event, JwtAuthenticationDetails, WorkspaceOptions};
 use authsync_refserver::mint::{Claims, MintOptions, mint};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig, keys};
 use serde_json::json;
@@ -47,10 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 smol::unblock(move || token_for(&request.identifier)).await
             }))
             .observer(|event| match event {
-                SyncEvent::Sent {
+                Event::Sent {
                     batch_id,
                     events,
-                    token,
+                    token_prefix: token,
                     ..
                 } => {
                     println!(
@@ -58,13 +58,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         token.as_deref().unwrap_or("none")
                     );
                 }
-                SyncEvent::Answered {
+                Event::Answered {
                     status, summary, ..
                 } => println!("answered {status} {summary}"),
-                SyncEvent::Notified(notice) => {
+                Event::Notice(notice) => {
                     println!("notice   {} for {:?}", notice.code, notice.identifier)
                 }
-                SyncEvent::Acked(ack) => {
+                Event::Acked(ack) => {
                     println!("acked    {} ({} event(s))", ack.batch_id, ack.events)
                 }
                 other => println!("event    {other:?}"),

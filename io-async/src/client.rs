@@ -5,12 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authsync_core::{AuthNotice, Outcome, Owner, PreparedEvent, Totals, TrackReceipt};
-use authsync_host::details::JwtAuthenticationDetails;
-use authsync_host::error::{Error, StartError};
-use authsync_host::events::SyncEvent;
-use authsync_host::pending::PendingReport;
-use authsync_host::registry::{Named, Workspaces};
+use authsync_core::{AuthNotice, Event, Outcome, Owner, PreparedEvent, Totals, TrackReceipt};
+use authsync_host::{
+    Error, JwtAuthenticationDetails, Named, PendingReport, StartError, Workspaces,
+};
 use serde::Serialize;
 use smol::channel::Receiver;
 
@@ -51,7 +49,7 @@ impl Workspace {
     /// Tracks an event for the current user (V2).
     ///
     /// # Errors
-    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotDurable`],
+    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotStored`],
     /// [`Error::ShutDown`].
     pub async fn track<A: Serialize + ?Sized>(
         &self,
@@ -77,7 +75,7 @@ impl Workspace {
             .await??)
     }
 
-    /// Passes a token for an identifier (T1, T2, V1): the seed's `passAuthenticationDetails`.
+    /// Passes a token for an identifier (T1, T2, V1): the original SDK's `passAuthenticationDetails`.
     ///
     /// # Errors
     /// [`Error::AuthDetails`] for a malformed token or V1 misuse in `Test`.
@@ -94,12 +92,13 @@ impl Workspace {
     }
 
     /// Registers an authentication listener (called in order, one at a time, on the
-    /// workspace's teller task; one that panics is logged and skipped).
+    /// workspace's worker task; one that panics is logged and skipped).
     pub fn register_authentication_listener(
         &self,
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
     ) {
-        self.shared.register_listener(Arc::new(listener));
+        self.shared
+            .listeners(|listeners| listeners.register(Arc::new(listener)));
     }
 
     /// The notices as a stream, for callers who prefer
@@ -108,22 +107,22 @@ impl Workspace {
     #[must_use]
     pub fn notices(&self) -> Receiver<AuthNotice> {
         let (sender, receiver) = smol::channel::unbounded();
-        self.shared
-            .register_listener(Arc::new(move |notice: &AuthNotice| {
-                let _ = sender.try_send(notice.clone());
-            }));
+        self.register_authentication_listener(move |notice: &AuthNotice| {
+            let _ = sender.try_send(notice.clone());
+        });
         receiver
     }
 
     /// Registers an observer of the sync timeline.
-    pub fn add_observer(&self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) {
-        self.shared.add_observer(Arc::new(observer));
+    pub fn add_observer(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        self.shared
+            .listeners(|listeners| listeners.observe(Arc::new(observer)));
     }
 
     /// Logs the identified user out (L1–L5).
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub async fn logout(&self) -> Result<Outcome, Error> {
         self.shared.input(|core, now| core.handle_logout(now)).await
     }
@@ -131,7 +130,7 @@ impl Workspace {
     /// Starts a session (SS1).
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub async fn session_start(&self) -> Result<(), Error> {
         self.shared
             .input(|core, now| core.handle_session_start(now))
@@ -141,7 +140,7 @@ impl Workspace {
     /// Seals the open batch so that it goes as soon as the rules allow.
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub async fn flush(&self) -> Result<(), Error> {
         self.shared.input(|core, now| core.handle_flush(now)).await
     }
@@ -169,25 +168,26 @@ impl Workspace {
     /// Running totals of the install (D1).
     #[must_use]
     pub fn totals(&self) -> Totals {
-        self.shared.read(authsync_core::Client::totals)
+        self.shared.with(|engine| engine.client().totals())
     }
 
     /// The user new events belong to.
     #[must_use]
     pub fn current_user(&self) -> Owner {
-        self.shared.read(|core| core.current_user().clone())
+        self.shared
+            .with(|engine| engine.client().current_user().clone())
     }
 
     /// Whether a lockout holds (A3).
     #[must_use]
     pub fn is_locked_out(&self) -> bool {
-        self.shared.read(authsync_core::Client::is_locked_out)
+        self.shared.with(|engine| engine.client().is_locked_out())
     }
 
     /// The install's seed (U1).
     #[must_use]
     pub fn seed(&self) -> u64 {
-        self.shared.read(authsync_core::Client::seed)
+        self.shared.with(|engine| engine.client().seed())
     }
 
     async fn shutdown(&self, deadline: Instant) -> PendingReport {

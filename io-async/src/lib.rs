@@ -2,11 +2,12 @@
 //!
 //! Each workspace runs as a small set of tasks on an executor of its own, driven by one
 //! future, its [`Driver`]: a writer that appends the core's records to the state
-//! directory off the executor, a sender that talks HTTP/1.1 with hyper over smol
-//! sockets (rustls for `https://`), a timer that sleeps until the core's next
-//! deadline, and a teller that calls listeners and observers in order and runs token
-//! providers. No thread per workspace, no busy polling, and no rule of SPEC.md: every
-//! decision is `authsync-core`'s.
+//! directory off the executor, and a worker that calls listeners and observers in
+//! order, sleeps until the core's next deadline, and starts a task for each step the
+//! core hands out: a request (HTTP/1.1 with hyper over smol sockets, rustls for
+//! `https://`), a token fetch, a sync or a compaction. No thread per workspace, no busy
+//! polling, and no decision: every rule, and every decision of the loop, is
+//! `authsync-core`'s.
 //!
 //! # Running it
 //!
@@ -16,8 +17,7 @@
 //! `async-io` starts by itself. [`Client::spawn`] does it on smol's global executor.
 //!
 //! ```no_run
-//! use authsync_async::{Client, WorkspaceOptions};
-//! use authsync_core::Config;
+//! use authsync_async::{Client, Config, WorkspaceOptions};
 //!
 //! smol::block_on(async {
 //!     let options = WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com"))
@@ -38,7 +38,7 @@
 //! ```
 //!
 //! The API is the blocking driver's, with `async` inputs; see `authsync-blocking` for
-//! its mapping to the seed SDK.
+//! its mapping to the original SDK.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -49,15 +49,14 @@ mod transport;
 mod workspace;
 
 pub use authsync_core::{
-    AuthNotice, Config, Environment, ErrorCode, IgnoredBecause, Outcome, Owner, Totals,
-    TrackReceipt,
+    AckNotice, AuthNotice, Config, DropNotice, DropReason, Environment, ErrorCode, Event,
+    FetchFailure, FsyncPolicy, IgnoredBecause, Outcome, Owner, StorageNotice, StoragePolicy,
+    Totals, TrackReceipt, TransportFailure,
 };
-pub use authsync_host::details::{HttpOptions, JwtAuthenticationDetails};
-pub use authsync_host::error::{Error, StartError};
-pub use authsync_host::events::SyncEvent;
-pub use authsync_host::pending::PendingReport;
-pub use authsync_host::provider::TokenRequest;
-pub use authsync_host::store::{FsyncPolicy, StoreOptions};
+pub use authsync_host::{
+    Cancellation, Error, HttpOptions, JwtAuthenticationDetails, PendingReport, StartError,
+    StoreError, TokenRequest,
+};
 pub use client::{Client, Workspace};
 pub use provider::{TokenFuture, TokenProvider, WorkspaceOptions, provider};
 pub use workspace::Driver;

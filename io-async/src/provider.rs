@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use authsync_host::provider::TokenRequest;
+use authsync_host::TokenRequest;
 
 /// The future a token provider returns.
 pub type TokenFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
@@ -12,11 +12,12 @@ pub type TokenFuture = Pin<Box<dyn Future<Output = Option<String>> + Send>>;
 /// A token provider: an async function asked for a new token when the listener hears
 /// of an authentication problem for an identifier, at most once at a time per
 /// identifier, on a task of its own. `None` means "no token now"; it is asked again on
-/// the next notice.
+/// the next notice. One that takes longer than the workspace's token timeout (30 s by
+/// default) is dropped where it waits and counts as giving none.
 pub type TokenProvider = Arc<dyn Fn(TokenRequest) -> TokenFuture + Send + Sync>;
 
-/// How a workspace is started; see [`authsync_host::options::WorkspaceOptions`].
-pub type WorkspaceOptions = authsync_host::options::WorkspaceOptions<TokenProvider>;
+/// How a workspace is started.
+pub type WorkspaceOptions = authsync_host::WorkspaceOptions<TokenProvider>;
 
 /// A token provider from an async closure, for [`WorkspaceOptions::token_provider`].
 ///

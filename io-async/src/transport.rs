@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authsync_core::{Request, TransportFailure};
-use authsync_host::details::{HttpOptions, failure_of_io};
+use authsync_host::{HttpOptions, failure_of_io};
 use bytes::{Bytes, BytesMut};
 use futures_rustls::TlsConnector;
 use futures_rustls::pki_types::ServerName;

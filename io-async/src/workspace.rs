@@ -1,99 +1,49 @@
-//! One workspace's driver on smol: the core under a mutex and four tasks around it.
-//!
-//! - the **writer** appends the core's records to the state directory off the executor
-//!   (`smol::unblock`), then releases the actions that came after them, so no request
-//!   reaches the network before the records preceding it are written;
-//! - the **sender** sends one request at a time with hyper and feeds the answer back;
-//! - the **timer** sleeps until the core's next deadline (`smol::Timer`, no polling);
-//! - the **teller** calls listeners and observers in order and starts token providers.
-//!
-//! Callers' inputs run the core step on their own task and then wait for the writer:
-//! an input whose step ran is accepted and will be written even if its future is
-//! dropped. No rule of SPEC.md is decided here.
+//! One workspace's driver on smol: the engine under a mutex and tasks that perform
+//! the core's steps. The **writer** appends records off the executor
+//! (`smol::unblock`); the **worker** tells events, sleeps until the core's next
+//! deadline (`smol::Timer`, no polling) and starts a task per step: a request (hyper),
+//! a token fetch, a sync or a compaction (off the executor). Callers' inputs run the
+//! core's step on their own task, then wait for the writer: an input whose step ran is
+//! taken and will be written even if its future is dropped. Nothing here decides.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Request};
-use authsync_host::clock::SystemClock;
-use authsync_host::error::{Error, StartError};
-use authsync_host::events::{Observer, Observers, SyncEvent};
-use authsync_host::install::{self, InstallPlace};
-use authsync_host::listeners::{Listener, Listeners};
-use authsync_host::pending::{PendingReport, is_settled};
-use authsync_host::provider::{ProviderAnswer, SingleFlight, TokenRequest, pass_answer};
-use authsync_host::store::{StateDir, StoreError};
+use authsync_core::{Client as Core, FetchId, Now, Step, TokenAnswer, Wakeup};
+use authsync_host::{Engine, Error, Listeners, PendingReport, StartError, TokenRequest};
 use event_listener::Event;
-use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt as _;
-use smol::{Executor, Timer};
+use smol::{Executor, Task, Timer};
 
 use crate::provider::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
 
-type Written = Result<(), Arc<StoreError>>;
-
-/// A core step's output, waiting for the writer.
-struct Unwritten {
-    records: Vec<Record>,
-    actions: Vec<Action>,
-    done: Option<Sender<Written>>,
-}
-
-/// Work for the teller, in the order it arose.
-enum Tell {
-    Core(Action),
-    Event(SyncEvent),
-}
-
-struct State {
-    core: Core,
-    unwritten: VecDeque<Unwritten>,
-    writing: bool,
-    sends: VecDeque<Box<Request>>,
-    sending: bool,
-    told: VecDeque<Tell>,
-    telling: bool,
-    listeners: Listeners,
-    observers: Observers,
-    provider: Option<TokenProvider>,
-    flights: SingleFlight,
+struct Inner {
+    engine: Engine,
+    /// Tasks performing steps, and the writer while it writes.
+    busy: usize,
+    /// Running token fetches: dropping a task cancels it.
+    fetches: BTreeMap<FetchId, Task<()>>,
+    told: Option<Wakeup>,
     stopping: bool,
     finished: bool,
-    /// The core's deadline the timer task last heard of.
-    told_timer: Option<authsync_core::Wakeup>,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.unwritten.is_empty()
-            && !self.writing
-            && self.sends.is_empty()
-            && !self.sending
-            && self.told.is_empty()
-            && !self.telling
-            && self.flights.running() == 0
-    }
 }
 
 pub(crate) struct Shared {
     app_id: String,
-    /// Whether inputs wait for their records to be written (a state directory).
-    has_store: bool,
-    clock: SystemClock,
-    state: Mutex<State>,
-    store: Mutex<Option<StateDir>>,
-    writer_wake: Event,
-    sender_wake: Event,
-    timer_wake: Event,
-    teller_wake: Event,
+    inner: Mutex<Inner>,
+    /// Wakes the writer and the worker: new records, steps, events, deadlines.
+    wake: Event,
+    /// Wakes callers waiting for a write, a settle or the end.
     progress: Event,
     executor: Arc<Executor<'static>>,
+    provider: Option<TokenProvider>,
+    transport: smol::lock::Mutex<Transport>,
 }
 
 /// A workspace's driver: spawn it on an executor (or `await` it), and it runs the
@@ -101,10 +51,9 @@ pub(crate) struct Shared {
 ///
 /// It needs an `async-io` reactor for its sockets and timers, which `async-io` starts
 /// on a thread of its own the first time it is used: so it runs under
-/// `smol::block_on`, on smol's global executor, or inside any other executor (tokio,
-/// async-std, a hand-written one). Dropping it before it finishes stops the
-/// workspace at once, and inputs whose records were not yet written are lost; let it
-/// finish.
+/// `smol::block_on`, on smol's global executor, or inside any other executor.
+/// Dropping it before it finishes stops the workspace at once, and inputs whose
+/// records were not yet written are lost; let it finish.
 #[must_use = "the workspace does nothing until its driver runs"]
 pub struct Driver {
     future: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -128,85 +77,31 @@ impl Shared {
     pub(crate) async fn start(
         options: WorkspaceOptions,
     ) -> Result<(Arc<Self>, Driver), StartError> {
-        let clock = SystemClock::new();
-        let WorkspaceOptions {
-            config,
-            state_dir,
-            store: store_options,
-            seed,
-            http,
-            session_on_launch,
-            provider,
-            listeners,
-            observers,
-        } = options;
-        let restore_config = config.clone();
         // Opening and replaying the journal is file I/O and CPU work: off the executor.
-        let (store, mut core) = smol::unblock(move || {
-            let place = InstallPlace {
-                state_dir: state_dir.as_deref(),
-                store: store_options,
-                seed,
-            };
-            install::open(&restore_config, &place, clock.now())
-        })
-        .await?;
-        if session_on_launch {
-            core.handle_session_start(clock.now());
-        }
+        let (engine, parts) = smol::unblock(move || Engine::open(options)).await?;
         let executor = Arc::new(Executor::new());
         let shared = Arc::new(Self {
-            app_id: config.app_id,
-            clock,
-            state: Mutex::new(State {
-                core,
-                unwritten: VecDeque::new(),
-                writing: false,
-                sends: VecDeque::new(),
-                sending: false,
-                told: VecDeque::new(),
-                telling: false,
-                listeners,
-                observers,
-                provider,
-                flights: SingleFlight::default(),
+            app_id: engine.app_id().to_owned(),
+            inner: Mutex::new(Inner {
+                engine,
+                busy: 0,
+                fetches: BTreeMap::new(),
+                told: None,
                 stopping: false,
                 finished: false,
-                told_timer: None,
             }),
-            has_store: store.is_some(),
-            store: Mutex::new(store),
-            writer_wake: Event::new(),
-            sender_wake: Event::new(),
-            timer_wake: Event::new(),
-            teller_wake: Event::new(),
+            wake: Event::new(),
             progress: Event::new(),
-            executor: Arc::clone(&executor),
+            transport: smol::lock::Mutex::new(Transport::new(parts.http, Arc::clone(&executor))),
+            executor,
+            provider: parts.provider,
         });
-        {
-            let mut state = shared.lock();
-            let _ = shared.collect(&mut state, false);
-        }
-        let transport = Transport::new(http, Arc::clone(&executor));
         let driver = Arc::clone(&shared);
         let future = async move {
-            let tasks = [
-                driver.executor.spawn(Arc::clone(&driver).write_loop()),
-                driver
-                    .executor
-                    .spawn(Arc::clone(&driver).send_loop(transport)),
-                driver.executor.spawn(Arc::clone(&driver).timer_loop()),
-                driver.executor.spawn(Arc::clone(&driver).tell_loop()),
-            ];
             let executor = Arc::clone(&driver.executor);
-            executor
-                .run(async {
-                    for task in tasks {
-                        task.await;
-                    }
-                })
-                .await;
-            driver.finish().await;
+            let writer = executor.spawn(Arc::clone(&driver).write_loop());
+            executor.run(Arc::clone(&driver).work_loop()).await;
+            executor.run(writer).await;
         };
         Ok((
             shared,
@@ -220,407 +115,206 @@ impl Shared {
         &self.app_id
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Listeners, observers and providers run outside the lock; a poisoned lock can
-        // only come from a bug here, and the state is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Listeners, providers and I/O run outside the lock: a poisoned lock comes only
+        // from a bug here, and the engine is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Feeds one input to the core on the caller's task, then waits until its records
-    /// are written. The step runs on the first poll: once it has, the input is
-    /// accepted and is written even if this future is dropped.
+    /// are written. The step runs on the first poll: once it has, the input is taken.
     pub(crate) async fn input<R>(
         &self,
         input: impl FnOnce(&mut Core, Now) -> R,
     ) -> Result<R, Error> {
-        let (result, written, woke_writer) = {
-            let mut state = self.lock();
-            if state.stopping {
+        let (result, lsn) = {
+            let mut inner = self.lock();
+            if inner.stopping {
                 return Err(Error::ShutDown);
             }
-            let result = input(&mut state.core, self.clock.now());
-            let writer_idle = state.unwritten.is_empty() && !state.writing;
-            let written = self.collect(&mut state, true);
-            (result, written, writer_idle && !state.unwritten.is_empty())
+            let taken = inner.engine.input_unwritten(input);
+            self.tell(&mut inner);
+            taken
         };
-        if woke_writer {
-            // Linux queues a woken thread on the waker's CPU when it can; behind a
-            // caller that goes on tracking, the executor thread running the writer
-            // waited out the caller's whole time slice (2 ms measured on two cores,
-            // so the first request of a burst left when the burst ended). One yield
-            // per hand-over lets it run now; yielding the task too lets the driver
-            // start the request first when it runs on the caller's own thread.
-            std::thread::yield_now();
-            smol::future::yield_now().await;
-        }
-        if let Some(written) = written {
-            match written.recv().await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(Error::NotDurable(e)),
-                Err(_) => return Err(Error::ShutDown),
+        loop {
+            let listener = self.progress.listen();
+            if let Some(stored) = self.lock().engine.stored(lsn) {
+                return stored.map(|()| result);
             }
+            listener.await;
         }
-        Ok(result)
     }
 
-    pub(crate) fn read<R>(&self, read: impl FnOnce(&Core) -> R) -> R {
-        read(&self.lock().core)
+    /// Wakes the tasks when the core has something new for them.
+    fn tell(&self, inner: &mut Inner) {
+        let client = inner.engine.client();
+        let deadline = client.poll_timeout();
+        if client.has_output() || client.written_lsn() < client.lsn() || deadline != inner.told {
+            inner.told = deadline;
+            self.wake.notify(usize::MAX);
+        }
     }
 
-    pub(crate) fn register_listener(&self, listener: Listener) {
-        self.lock().listeners.register(listener);
+    /// Reads or changes the engine.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        f(&mut self.lock().engine)
     }
 
-    pub(crate) fn add_observer(&self, observer: Observer) {
-        self.lock().observers.register(observer);
+    /// Changes the engine's listeners.
+    pub(crate) fn listeners(&self, change: impl FnOnce(&mut Listeners)) {
+        change(self.lock().engine.listeners_mut());
     }
 
-    /// Queues the core's output for the writer, in order; a receiver for its
-    /// durability when `ack` is set and there are records.
-    fn collect(&self, state: &mut State, ack: bool) -> Option<Receiver<Written>> {
-        let mut records = Vec::new();
-        let mut actions = Vec::new();
-        while let Some(action) = state.core.poll_action() {
-            match action {
-                // Without a state directory records have nowhere to go, and a track
-                // that brings nothing else need not wake the writer.
-                Action::Persist(record) if self.has_store => records.push(record),
-                Action::Persist(_) => {}
-                other => actions.push(other),
-            }
-        }
-        let deadline = state.core.poll_timeout();
-        if deadline != state.told_timer {
-            state.told_timer = deadline;
-            self.timer_wake.notify(usize::MAX);
-        }
-        if records.is_empty() && actions.is_empty() {
-            return None;
-        }
-        // Without a state directory there is nothing to wait for: the records only set
-        // the order in which the writer releases actions.
-        let (done, written) = if ack && self.has_store && !records.is_empty() {
-            let (done, written) = smol::channel::bounded(1);
-            (Some(done), Some(written))
-        } else {
-            (None, None)
-        };
-        // The writer takes everything queued at once: one wake-up per batch of work.
-        let writer_idle = state.unwritten.is_empty();
-        state.unwritten.push_back(Unwritten {
-            records,
-            actions,
-            done,
-        });
-        if writer_idle {
-            self.writer_wake.notify(usize::MAX);
-        }
-        written
-    }
-
+    /// The writer: appends the core's records off the executor, one job at a time.
     async fn write_loop(self: Arc<Self>) {
         loop {
-            let listener = self.writer_wake.listen();
-            let work: Vec<Unwritten> = {
-                let mut state = self.lock();
-                if state.unwritten.is_empty() {
-                    if state.stopping && !state.sending && state.flights.running() == 0 {
-                        break;
-                    }
-                    Vec::new()
-                } else {
-                    state.writing = true;
-                    state.unwritten.drain(..).collect()
+            let listener = self.wake.listen();
+            let (job, store) = {
+                let mut inner = self.lock();
+                let job = inner.engine.next_write();
+                if job.is_none() && inner.finished {
+                    return;
                 }
+                (job, inner.engine.store())
             };
-            if work.is_empty() {
-                let sync_due = self.store_lock().as_ref().and_then(StateDir::sync_due_at);
-                match sync_due {
-                    Some(at) => {
-                        listener
-                            .or(async {
-                                Timer::at(at).await;
-                            })
-                            .await;
-                        self.sync_if_due().await;
-                    }
-                    None => listener.await,
-                }
-                continue;
-            }
-            let records: Vec<Record> = work
-                .iter()
-                .flat_map(|u| u.records.iter().cloned())
-                .collect();
-            let written = self.write(records).await;
-            let mut state = self.lock();
-            for unwritten in work {
-                for action in unwritten.actions {
-                    match action {
-                        Action::Send(request) => state.sends.push_back(request),
-                        other => state.told.push_back(Tell::Core(other)),
-                    }
-                }
-                if let Some(done) = unwritten.done {
-                    let _ = done.try_send(written.clone());
-                }
-            }
-            state.writing = false;
-            drop(state);
-            self.sender_wake.notify(usize::MAX);
-            self.teller_wake.notify(usize::MAX);
-            self.progress.notify(usize::MAX);
-        }
-    }
-
-    fn store_lock(&self) -> MutexGuard<'_, Option<StateDir>> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Appends `records` off the executor; compacts when the journal has grown.
-    async fn write(self: &Arc<Self>, records: Vec<Record>) -> Written {
-        let store = self.store_lock().take();
-        let Some(mut store) = store else {
-            return Ok(());
-        };
-        let shared = Arc::clone(self);
-        let (store, written) = smol::unblock(move || {
-            let written = store.append(&records).and_then(|()| {
-                if store.wants_compaction() {
-                    // The snapshot may be ahead of what is written: restore skips the
-                    // records it already includes.
-                    let snapshot = shared.lock().core.snapshot();
-                    store.compact(&snapshot)
-                } else {
-                    Ok(())
-                }
-            });
-            (store, written)
-        })
-        .await;
-        *self.store_lock() = Some(store);
-        written.map_err(|e| {
-            log::error!("authsync: {}: {e}", self.app_id);
-            Arc::new(e)
-        })
-    }
-
-    async fn sync_if_due(&self) {
-        let store = self.store_lock().take();
-        let Some(mut store) = store else {
-            return;
-        };
-        let (store, synced) = smol::unblock(move || {
-            let synced = store.sync_if_due();
-            (store, synced)
-        })
-        .await;
-        *self.store_lock() = Some(store);
-        if let Err(e) = synced {
-            log::error!("authsync: {}: {e}", self.app_id);
-        }
-    }
-
-    async fn send_loop(self: Arc<Self>, mut transport: Transport) {
-        loop {
-            let listener = self.sender_wake.listen();
-            let next = {
-                let mut state = self.lock();
-                if state.stopping {
-                    break;
-                }
-                let next = state.sends.pop_front();
-                if let Some(request) = &next {
-                    state.sending = true;
-                    state.told.push_back(Tell::Event(SyncEvent::sent(request)));
-                }
-                next
-            };
-            let Some(request) = next else {
+            let Some(job) = job else {
                 listener.await;
                 continue;
             };
-            self.teller_wake.notify(usize::MAX);
-            let result = transport.send(&request).await;
-            let mut state = self.lock();
-            let now = self.clock.now();
-            let fed = match result {
-                Ok(response) => {
-                    state.told.push_back(Tell::Event(SyncEvent::answered(
-                        &request.batch_id,
-                        &response,
-                    )));
-                    state.core.handle_response(now, request.id, response)
-                }
-                Err(failure) => {
-                    state
-                        .told
-                        .push_back(Tell::Event(SyncEvent::TransportFailed {
-                            batch_id: request.batch_id.clone(),
-                            failure,
-                        }));
-                    state
-                        .core
-                        .handle_transport_failure(now, request.id, failure)
-                }
-            };
-            if let Err(e) = fed {
-                log::error!("authsync: {}: {e}", self.app_id);
-            }
-            let _ = self.collect(&mut state, false);
-            state.sending = false;
-            drop(state);
-            self.teller_wake.notify(usize::MAX);
-            self.writer_wake.notify(usize::MAX);
-            self.progress.notify(usize::MAX);
-        }
-        self.writer_wake.notify(usize::MAX);
-    }
-
-    async fn timer_loop(self: Arc<Self>) {
-        loop {
-            let listener = self.timer_wake.listen();
-            let now = self.clock.now();
-            let due = {
-                let mut state = self.lock();
-                if state.stopping {
-                    break;
-                }
-                match state.core.poll_timeout() {
-                    Some(wakeup) if wakeup.at_mono_ms <= now.mono_ms => {
-                        state.core.handle_timeout(now);
-                        let _ = self.collect(&mut state, false);
-                        continue;
-                    }
-                    other => other.map(|wakeup| self.clock.instant_at(wakeup.at_mono_ms)),
-                }
-            };
-            match due {
-                Some(at) => {
-                    listener
-                        .or(async {
-                            Timer::at(at).await;
-                        })
-                        .await
-                }
-                None => listener.await,
-            }
-        }
-    }
-
-    async fn tell_loop(self: Arc<Self>) {
-        loop {
-            let listener = self.teller_wake.listen();
-            let next = {
-                let mut state = self.lock();
-                match state.told.pop_front() {
-                    Some(tell) => {
-                        state.telling = true;
-                        Some((
-                            tell,
-                            state.listeners.clone(),
-                            state.observers.clone(),
-                            state.provider.clone(),
-                        ))
-                    }
-                    None => {
-                        if state.stopping
-                            && !state.writing
-                            && !state.sending
-                            && state.unwritten.is_empty()
-                        {
-                            break;
-                        }
-                        None
-                    }
-                }
-            };
-            let Some((tell, listeners, observers, provider)) = next else {
-                listener.await;
-                continue;
-            };
-            match tell {
-                Tell::Core(Action::Notify(notice)) => {
-                    listeners.dispatch(&notice);
-                    observers.dispatch(&SyncEvent::Notified((*notice).clone()));
-                    if let Some(provider) = provider {
-                        self.ask_provider(provider, &notice);
-                    }
-                }
-                Tell::Core(Action::Acked(ack)) => {
-                    observers.dispatch(&SyncEvent::Acked(ack));
-                }
-                Tell::Core(Action::Dropped(drop)) => {
-                    observers.dispatch(&SyncEvent::Dropped(drop));
-                }
-                Tell::Core(Action::LockedOut) => {
-                    observers.dispatch(&SyncEvent::LockedOut);
-                }
-                Tell::Core(_) => {}
-                Tell::Event(event) => {
-                    observers.dispatch(&event);
-                }
-            }
-            self.lock().telling = false;
-            self.progress.notify(usize::MAX);
-        }
-    }
-
-    /// R2: asks the provider on a task of its own, once at a time per identifier.
-    fn ask_provider(self: &Arc<Self>, provider: TokenProvider, notice: &AuthNotice) {
-        let Some(request) = TokenRequest::for_notice(notice) else {
-            return;
-        };
-        if !self.lock().flights.try_begin(&request.identifier) {
-            return;
-        }
-        let shared = Arc::clone(self);
-        self.executor
-            .spawn(async move {
-                let answer = match catch_unwind(AssertUnwindSafe(|| provider(request.clone()))) {
-                    Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
-                    Err(panic) => Err(panic),
-                };
-                shared.provided(&request, answer.map_err(drop));
+            let (job, result) = smol::unblock(move || {
+                let result = store.map_or(Ok(()), |store| store.append(&job));
+                (job, result)
             })
-            .detach();
-    }
-
-    /// Ends the flight and passes the token in one critical section, so a 401 for the
-    /// new token always finds no flight running and asks again.
-    fn provided(&self, request: &TokenRequest, answer: ProviderAnswer) {
-        let mut state = self.lock();
-        state.flights.end(&request.identifier);
-        let now = self.clock.now();
-        let stopping = state.stopping;
-        let failure = pass_answer(answer, stopping, |token| {
-            let passed = state
-                .core
-                .handle_authentication_details(now, token, &request.identifier);
-            let _ = self.collect(&mut state, false);
-            passed
-        });
-        if let Some(reason) = failure {
-            state.told.push_back(Tell::Event(SyncEvent::ProviderFailed {
-                identifier: request.identifier.clone(),
-                reason,
-            }));
+            .await;
+            let mut inner = self.lock();
+            inner.engine.written(job.id, result);
+            self.tell(&mut inner);
+            drop(inner);
+            self.progress.notify(usize::MAX);
         }
-        drop(state);
-        self.teller_wake.notify(usize::MAX);
-        self.writer_wake.notify(usize::MAX);
-        self.progress.notify(usize::MAX);
     }
 
-    async fn finish(&self) {
-        let store = self.store_lock().take();
-        if let Some(mut store) = store {
-            let synced = smol::unblock(move || store.sync()).await;
-            if let Err(e) = synced {
-                log::error!("authsync: {}: {e}", self.app_id);
+    /// The worker: tells events, starts a task per step, sleeps until the core's next
+    /// deadline, until the core says the close is finished.
+    async fn work_loop(self: Arc<Self>) {
+        loop {
+            let listener = self.wake.listen();
+            let (events, step, listeners, wake_at) = {
+                let mut inner = self.lock();
+                inner.engine.wake_if_due();
+                inner.told = inner.engine.client().poll_timeout();
+                let events = inner.engine.take_events();
+                let step = inner.engine.next_step();
+                inner.busy += usize::from(!events.is_empty());
+                (
+                    events,
+                    step,
+                    inner.engine.listeners(),
+                    inner.engine.next_wake(),
+                )
+            };
+            if !events.is_empty() {
+                for event in &events {
+                    listeners.dispatch(event);
+                }
+                self.lock().busy -= 1;
+                self.progress.notify(usize::MAX);
+            }
+            match step {
+                Some(Step::Finish { clean }) => {
+                    let shared = Arc::clone(&self);
+                    smol::unblock(move || shared.lock().engine.finish(clean)).await;
+                    let mut inner = self.lock();
+                    inner.finished = true;
+                    inner.fetches.clear();
+                    drop(inner);
+                    self.wake.notify(usize::MAX);
+                    self.progress.notify(usize::MAX);
+                    return;
+                }
+                Some(step) => self.perform(step),
+                None if events.is_empty() => {
+                    let sleep = async {
+                        Timer::at(
+                            wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+                        )
+                        .await;
+                    };
+                    listener.or(sleep).await;
+                }
+                None => {}
             }
         }
-        self.lock().finished = true;
+    }
+
+    /// Starts the task that carries out `step`.
+    fn perform(self: &Arc<Self>, step: Step) {
+        let shared = Arc::clone(self);
+        let task = match step {
+            Step::Send(request) => self.executor.spawn(async move {
+                let result = shared.transport.lock().await.send(&request).await;
+                shared.finish_step(|engine| engine.answered(request.id, result));
+            }),
+            Step::FetchToken(fetch) => {
+                let id = fetch.id;
+                let request = TokenRequest::for_fetch(&fetch);
+                let task = self.executor.spawn(async move {
+                    let answer = match shared.provider.clone() {
+                        Some(provider) => AssertUnwindSafe(provider(request)).catch_unwind().await,
+                        None => Ok(None),
+                    };
+                    let answer = match answer {
+                        Ok(Some(token)) => TokenAnswer::Token(token),
+                        Ok(None) => TokenAnswer::NoToken,
+                        Err(_) => TokenAnswer::Failed("the provider panicked".into()),
+                    };
+                    let mut inner = shared.lock();
+                    inner.fetches.remove(&id);
+                    // Fetches are the core's to count (they end at its timeout).
+                    inner.busy += 1;
+                    drop(inner);
+                    shared.finish_step(|engine| engine.token_answer(id, answer));
+                });
+                self.lock().fetches.insert(id, task);
+                return;
+            }
+            // Dropping the task stops the provider's future where it waits.
+            Step::CancelFetch(id) => {
+                drop(self.lock().fetches.remove(&id));
+                return;
+            }
+            Step::Sync(job) => self.executor.spawn(async move {
+                let store = shared.lock().engine.store();
+                let result = smol::unblock(move || store.map_or(Ok(()), |s| s.sync())).await;
+                shared.finish_step(|engine| engine.synced(job.id, result));
+            }),
+            Step::Compact(job) => self.executor.spawn(async move {
+                let store = shared.lock().engine.store();
+                let (job, result) = smol::unblock(move || {
+                    let result = store.map_or(Ok(0), |s| s.compact(&job));
+                    (job, result)
+                })
+                .await;
+                shared.finish_step(|engine| engine.compacted(&job, result));
+            }),
+            other => {
+                log::error!(
+                    "authsync: {}: a step this driver does not know: {other:?}",
+                    self.app_id
+                );
+                return;
+            }
+        };
+        self.lock().busy += 1;
+        task.detach();
+    }
+
+    fn finish_step(&self, report: impl FnOnce(&mut Engine)) {
+        let mut inner = self.lock();
+        report(&mut inner.engine);
+        inner.busy -= 1;
+        self.tell(&mut inner);
+        drop(inner);
         self.progress.notify(usize::MAX);
     }
 
@@ -630,16 +324,10 @@ impl Shared {
         loop {
             let listener = self.progress.listen();
             {
-                let state = self.lock();
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let horizon = self
-                    .clock
-                    .now()
-                    .mono_ms
-                    .saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
-                let settled = is_settled(&state.core, state.idle(), horizon);
-                if settled || remaining.is_zero() || state.finished {
-                    return PendingReport::of(&state.core, settled);
+                let inner = self.lock();
+                let report = inner.engine.report(inner.busy == 0, deadline);
+                if report.settled || Instant::now() >= deadline || inner.finished {
+                    return report;
                 }
             }
             listener
@@ -650,8 +338,13 @@ impl Shared {
         }
     }
 
-    /// Stops the tasks after their current work and waits for the driver to finish,
-    /// at most until `deadline`.
+    /// What is pending now.
+    pub(crate) fn report(&self) -> PendingReport {
+        let inner = self.lock();
+        inner.engine.report(inner.busy == 0, Instant::now())
+    }
+
+    /// Closes the workspace and waits at most until `deadline` for its driver to end.
     pub(crate) async fn stop(&self, deadline: Instant) {
         self.stop_soon();
         loop {
@@ -667,23 +360,15 @@ impl Shared {
         }
     }
 
-    /// Asks the tasks to stop without waiting.
+    /// Closes the workspace without waiting: no new request, fetches cancelled, the
+    /// journal synced, then the driver ends.
     pub(crate) fn stop_soon(&self) {
-        self.lock().stopping = true;
-        for event in [
-            &self.writer_wake,
-            &self.sender_wake,
-            &self.timer_wake,
-            &self.teller_wake,
-            &self.progress,
-        ] {
-            event.notify(usize::MAX);
+        let mut inner = self.lock();
+        if !inner.stopping {
+            inner.stopping = true;
+            inner.engine.close();
         }
-    }
-
-    pub(crate) fn report(&self) -> PendingReport {
-        let state = self.lock();
-        let horizon = self.clock.now().mono_ms;
-        PendingReport::of(&state.core, is_settled(&state.core, state.idle(), horizon))
+        drop(inner);
+        self.wake.notify(usize::MAX);
     }
 }

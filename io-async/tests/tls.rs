@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use authsync_async::{Client, Config, SyncEvent, WorkspaceOptions};
+use authsync_async::{Client, Config, Event, WorkspaceOptions};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig};
 use serde_json::json;
 
@@ -23,7 +23,7 @@ fn an_https_endpoint_without_tls_fails_the_handshake_and_is_retried() {
         let config = Config::new("app-tls", endpoint)
             .with_backoff(Duration::from_millis(10), Duration::from_millis(50));
         let options = WorkspaceOptions::new(config).observer(move |event| {
-            if matches!(event, SyncEvent::TransportFailed { .. }) {
+            if matches!(event, Event::TransportFailed { .. }) {
                 *seen.lock().unwrap() += 1;
             }
         });

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use authsync_blocking::{Client, Config, WorkspaceOptions};
-use authsync_core::{Action, Client as Core, Now};
+use authsync_core::{Client as Core, Now, Step};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
@@ -32,17 +32,16 @@ fn pre_encoded(url: &str) -> Vec<(String, bytes::Bytes)> {
     let mut batches = Vec::new();
     for i in 0..BATCHES * PER_BATCH {
         let _ = core.handle_track(now, "screen_view", &attrs(i));
-        while let Some(action) = core.poll_action() {
-            if let Action::Send(request) = action {
+        while core.poll_event().is_some() {}
+        while let Some(step) = core.poll_step() {
+            if let Step::Send(request) = step {
                 batches.push((request.batch_id.clone(), request.body.clone()));
                 let ok = http::Response::builder()
                     .status(200)
                     .body(bytes::Bytes::new())
                     .unwrap();
                 let _ = core.handle_response(now, request.id, ok);
-                while let Some(Action::Send(next)) = core.poll_action() {
-                    batches.push((next.batch_id.clone(), next.body.clone()));
-                }
+                while core.poll_event().is_some() {}
             }
         }
     }

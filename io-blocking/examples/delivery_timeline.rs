@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use authsync_blocking::{Client, Config, SyncEvent, WorkspaceOptions};
+use authsync_blocking::{Client, Config, Event, WorkspaceOptions};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig};
 
 fn main() {
@@ -31,8 +31,8 @@ fn main() {
             .seed(1)
             .observer(move |event| {
                 let what = match event {
-                    SyncEvent::Sent { .. } => "sent",
-                    SyncEvent::Answered { .. } => "answered",
+                    Event::Sent { .. } => "sent",
+                    Event::Answered { .. } => "answered",
                     _ => return,
                 };
                 sink.lock().unwrap().push((start.elapsed(), what));

@@ -5,14 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authsync_core::{AuthNotice, Outcome, Owner, PreparedEvent, Totals, TrackReceipt};
-use authsync_host::events::SyncEvent;
+use authsync_core::{AuthNotice, Event, Outcome, Owner, PreparedEvent, Totals, TrackReceipt};
+use authsync_host::{
+    Error, JwtAuthenticationDetails, Named, PendingReport, StartError, Workspaces,
+};
 use serde::Serialize;
-
-use authsync_host::details::JwtAuthenticationDetails;
-use authsync_host::error::{Error, StartError};
-use authsync_host::pending::PendingReport;
-use authsync_host::registry::{Named, Workspaces};
 
 use crate::provider::WorkspaceOptions;
 use crate::workspace::Shared;
@@ -51,8 +48,8 @@ impl Workspace {
     /// of at most 32 KiB).
     ///
     /// # Errors
-    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotDurable`]
-    /// when its record could not be written, [`Error::ShutDown`].
+    /// [`Error::Event`] for an invalid event (nothing queued), [`Error::NotStored`]
+    /// when storage failed (the event is kept in memory, D4), [`Error::ShutDown`].
     pub fn track<A: Serialize + ?Sized>(
         &self,
         name: &str,
@@ -96,18 +93,21 @@ impl Workspace {
         &self,
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
     ) {
-        self.shared.register_listener(Arc::new(listener));
+        self.shared
+            .listeners(|listeners| listeners.register(Arc::new(listener)));
     }
 
-    /// Registers an observer of the sync timeline (sends, answers, notices, drops).
-    pub fn add_observer(&self, observer: impl Fn(&SyncEvent) + Send + Sync + 'static) {
-        self.shared.add_observer(Arc::new(observer));
+    /// Registers an observer of the sync timeline (sends, answers, notices, drops,
+    /// storage trouble).
+    pub fn add_observer(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
+        self.shared
+            .listeners(|listeners| listeners.observe(Arc::new(observer)));
     }
 
     /// Logs the identified user out (L1–L5).
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub fn logout(&self) -> Result<Outcome, Error> {
         self.shared.input(|core, now| core.handle_logout(now))
     }
@@ -115,7 +115,7 @@ impl Workspace {
     /// Starts a session (SS1).
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub fn session_start(&self) -> Result<(), Error> {
         self.shared
             .input(|core, now| core.handle_session_start(now))
@@ -124,7 +124,7 @@ impl Workspace {
     /// Seals the open batch so that it goes as soon as the rules allow; returns at once.
     ///
     /// # Errors
-    /// [`Error::NotDurable`], [`Error::ShutDown`].
+    /// [`Error::NotStored`], [`Error::ShutDown`].
     pub fn flush(&self) -> Result<(), Error> {
         self.shared.input(|core, now| core.handle_flush(now))
     }
@@ -156,25 +156,26 @@ impl Workspace {
     /// Running totals of the install (D1).
     #[must_use]
     pub fn totals(&self) -> Totals {
-        self.shared.read(authsync_core::Client::totals)
+        self.shared.read(|engine| engine.client().totals())
     }
 
     /// The user new events belong to.
     #[must_use]
     pub fn current_user(&self) -> Owner {
-        self.shared.read(|core| core.current_user().clone())
+        self.shared
+            .read(|engine| engine.client().current_user().clone())
     }
 
     /// Whether a lockout holds (A3).
     #[must_use]
     pub fn is_locked_out(&self) -> bool {
-        self.shared.read(authsync_core::Client::is_locked_out)
+        self.shared.read(|engine| engine.client().is_locked_out())
     }
 
     /// The install's seed (U1).
     #[must_use]
     pub fn seed(&self) -> u64 {
-        self.shared.read(authsync_core::Client::seed)
+        self.shared.read(|engine| engine.client().seed())
     }
 
     fn shutdown(&self, deadline: Instant) -> PendingReport {
@@ -332,9 +333,9 @@ impl Client {
         Ok(())
     }
 
-    /// Stops every workspace's driver thread after its current request (waiting at most
-    /// `timeout` for it) and syncs the journals, without flushing: what is pending
-    /// stays in the state directories for the next start. Later inputs return
+    /// Closes every workspace: no new request, token fetches stopped, the journals
+    /// synced, waiting at most `timeout` for a request in flight; without flushing:
+    /// what is pending stays in the state directories for the next start. Later inputs return
     /// [`Error::ShutDown`]; getters still answer.
     pub fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;

@@ -1,14 +1,15 @@
 //! `authsync-blocking`: authsync for ordinary threaded Rust.
 //!
-//! A [`Client`] runs one background thread per workspace around the pure
-//! `authsync-core` state machine: it sends the core's requests with a `ureq` agent,
-//! sleeps exactly until the core's next deadline or the app's next call, feeds answers
-//! back, writes the core's records to the workspace's state directory, and calls the
-//! app's listeners. It decides nothing: every rule of SPEC.md is the core's.
+//! A [`Client`] runs each workspace around the pure `authsync-core` state machine: a
+//! driver thread that performs the core's steps (syncs, compactions, token fetches)
+//! and calls the app's listeners, a thread that sends the core's requests with a
+//! `ureq` agent, and the app's own threads, which write their own records before
+//! returning. It decides nothing: every rule, and every decision of the loop, is the
+//! core's.
 //!
-//! # The seed SDK's API, in Rust
+//! # The original SDK's API, in Rust
 //!
-//! | seed (iOS) | here |
+//! | original SDK (iOS) | here |
 //! |---|---|
 //! | `MoEngageNetworkAuthorizationConfig(isJwtEnabled: true)` | `Config::with_jwt(true)` |
 //! | `initializeDefaultTestInstance` / `…LiveInstance` | `Config::with_environment(Environment::Test / Live)` + [`Client::start`] |
@@ -23,8 +24,7 @@
 //! [`Client::shutdown`] that report what is still pending.
 //!
 //! ```no_run
-//! use authsync_blocking::{Client, WorkspaceOptions};
-//! use authsync_core::Config;
+//! use authsync_blocking::{Client, Config, WorkspaceOptions};
 //!
 //! let client = Client::start(
 //!     WorkspaceOptions::new(Config::new("app-1", "https://ingest.example.com").with_jwt(true))
@@ -47,15 +47,14 @@ mod transport;
 mod workspace;
 
 pub use authsync_core::{
-    AuthNotice, Config, Environment, ErrorCode, IgnoredBecause, Outcome, Owner, Totals,
-    TrackReceipt,
+    AckNotice, AuthNotice, Config, DropNotice, DropReason, Environment, ErrorCode, Event,
+    FetchFailure, FsyncPolicy, IgnoredBecause, Outcome, Owner, StorageNotice, StoragePolicy,
+    Totals, TrackReceipt, TransportFailure,
 };
-pub use authsync_host::details::{HttpOptions, JwtAuthenticationDetails};
-pub use authsync_host::error::{Error, StartError};
-pub use authsync_host::events::SyncEvent;
-pub use authsync_host::pending::PendingReport;
-pub use authsync_host::provider::TokenRequest;
-pub use authsync_host::store::{FsyncPolicy, StoreOptions};
+pub use authsync_host::{
+    Cancellation, Error, HttpOptions, JwtAuthenticationDetails, PendingReport, StartError,
+    StoreError, TokenRequest,
+};
 pub use client::{Client, Workspace};
 pub use provider::{TokenProvider, WorkspaceOptions, provider};
 

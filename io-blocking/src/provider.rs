@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
-use authsync_host::provider::TokenRequest;
+use authsync_host::TokenRequest;
 
 /// A token provider: asked for a new token when the listener hears of an
 /// authentication problem for an identifier, at most once at a time per identifier,
 /// on a thread of its own. `None` means "no token now"; it is asked again on the next
-/// notice.
+/// notice. One that takes longer than the workspace's token timeout (30 s by default)
+/// counts as giving none: its answer is not used, and `request.cancellation` tells
+/// it to stop.
 pub type TokenProvider = Arc<dyn Fn(&TokenRequest) -> Option<String> + Send + Sync>;
 
-/// How a workspace is started; see [`authsync_host::options::WorkspaceOptions`].
-pub type WorkspaceOptions = authsync_host::options::WorkspaceOptions<TokenProvider>;
+/// How a workspace is started.
+pub type WorkspaceOptions = authsync_host::WorkspaceOptions<TokenProvider>;
 
 /// A token provider from a closure, for [`WorkspaceOptions::token_provider`].
 ///

@@ -7,7 +7,7 @@ use std::io::Read;
 use authsync_core::{Request, TransportFailure};
 use bytes::Bytes;
 
-use authsync_host::details::{HttpOptions, failure_of_io};
+use authsync_host::{HttpOptions, failure_of_io};
 
 pub(crate) struct Transport {
     agent: ureq::Agent,

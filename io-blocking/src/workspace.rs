@@ -1,143 +1,72 @@
-//! One workspace's driver: the core under a mutex, its state directory, and the thread
-//! that sends requests, sleeps until the core's next deadline and runs listeners.
-//!
-//! Callers' threads feed inputs to the core and write the resulting records before
-//! returning (so `track` is durable when it returns); everything else the core asks
-//! for goes to an outbox that the workspace's one thread works through in order. No
-//! rule of SPEC.md is decided here.
-//!
-//! The outbox has a lock of its own (the mailbox), and the driver thread sleeps on it,
-//! so that it takes work without waiting for the core's lock, which an app tracking in
-//! a tight loop holds most of the time. Lock order: the core's state, then the mailbox,
-//! never the other way.
-//!
-//! A caller that hands work to an idle driver thread yields its time slice once:
-//! Linux queues a woken thread on the waker's CPU when it can, and behind a caller
-//! that goes on tracking it waited for the caller's whole time slice (2 ms measured on
-//! two cores: the first request of a burst left only when the burst ended).
+//! One workspace's driver: the engine under a mutex, a driver thread that performs
+//! the core's steps and calls listeners, a sender thread for HTTP, and a thread per
+//! token fetch. Callers' threads feed inputs and write their own records before
+//! returning, so a `track` is stored when it returns. Nothing here decides: every
+//! `if` about what comes next is the core's.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use authsync_core::{Action, AuthNotice, Client as Core, Now, Record, Wakeup};
-use authsync_host::clock::SystemClock;
-use authsync_host::events::{Observer, Observers, SyncEvent};
-use authsync_host::listeners::{Listener, Listeners};
-use authsync_host::provider::{SingleFlight, TokenRequest, pass_answer};
-use authsync_host::store::{StateDir, StoreError};
+use authsync_core::{Client as Core, FetchId, Now, Request, Step, TokenAnswer, Wakeup};
+use authsync_host::{Cancellation, Engine, Error, PendingReport, StartError, TokenRequest};
 
 use crate::provider::{TokenProvider, WorkspaceOptions};
 use crate::transport::Transport;
-use authsync_host::error::{Error, StartError};
-use authsync_host::install::{self, InstallPlace};
-use authsync_host::pending::{PendingReport, is_settled};
 
-/// Work for the driver thread, in the order it arose.
-enum Work {
-    Core(Action),
-    Event(SyncEvent),
-}
-
-struct State {
-    core: Core,
-    store: Option<StateDir>,
-    /// Reused between drains so that steady-state inputs do not allocate for records
-    /// or actions.
-    records: Vec<Record>,
-    actions: Vec<Work>,
-    /// The core's deadline as last told to the driver thread.
-    told_deadline: Option<Wakeup>,
-    listeners: Listeners,
-    observers: Observers,
-    provider: Option<TokenProvider>,
-    flights: SingleFlight,
+struct Inner {
+    engine: Engine,
+    /// Requests for the sender thread.
+    sends: VecDeque<Box<Request>>,
+    /// Running token fetches, to cancel.
+    fetches: BTreeMap<FetchId, Cancellation>,
+    /// Steps and events taken out of the engine and not yet performed.
+    busy: usize,
+    /// The core's deadline the driver thread sleeps until.
+    told: Option<Wakeup>,
     stopping: bool,
     exited: bool,
 }
 
-/// What the driver thread is handed and woken for.
-#[derive(Default)]
-struct Mailbox {
-    outbox: VecDeque<Work>,
-    /// Bumped when the core's next deadline changes, so that a sleep computed from
-    /// the old one is not started.
-    deadline_news: u64,
-    /// The driver thread is working outside the locks (sending, calling listeners).
-    busy: bool,
-    stopping: bool,
-}
-
 pub(crate) struct Shared {
     app_id: String,
-    clock: SystemClock,
-    state: Mutex<State>,
-    mailbox: Mutex<Mailbox>,
-    /// Wakes the driver thread (sleeping on the mailbox): new work, a new deadline.
-    wake: Condvar,
-    /// Wakes callers waiting (on the state) for the workspace to settle or its thread
-    /// to end.
+    inner: Mutex<Inner>,
+    /// Wakes the driver and sender threads: new work, a new deadline.
+    work: Condvar,
+    /// Wakes callers waiting for the workspace to settle or stop.
     progress: Condvar,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    provider: Option<TokenProvider>,
 }
 
 impl Shared {
     pub(crate) fn start(options: WorkspaceOptions) -> Result<Arc<Self>, StartError> {
-        let clock = SystemClock::new();
-        let now = clock.now();
-        let WorkspaceOptions {
-            config,
-            state_dir,
-            store: store_options,
-            seed,
-            http,
-            session_on_launch,
-            provider,
-            listeners,
-            observers,
-        } = options;
-        let place = InstallPlace {
-            state_dir: state_dir.as_deref(),
-            store: store_options,
-            seed,
-        };
-        let (store, mut core) = install::open(&config, &place, now)?;
-        if session_on_launch {
-            core.handle_session_start(now);
-        }
+        let (engine, parts) = Engine::open(options)?;
         let shared = Arc::new(Self {
-            app_id: config.app_id,
-            clock,
-            state: Mutex::new(State {
-                core,
-                store,
-                records: Vec::new(),
-                actions: Vec::new(),
-                told_deadline: None,
-                listeners,
-                observers,
-                provider,
-                flights: SingleFlight::default(),
+            app_id: engine.app_id().to_owned(),
+            inner: Mutex::new(Inner {
+                engine,
+                sends: VecDeque::new(),
+                fetches: BTreeMap::new(),
+                busy: 0,
+                told: None,
                 stopping: false,
                 exited: false,
             }),
-            mailbox: Mutex::new(Mailbox::default()),
-            wake: Condvar::new(),
+            work: Condvar::new(),
             progress: Condvar::new(),
-            thread: Mutex::new(None),
+            provider: parts.provider,
         });
-        {
-            let mut state = shared.lock();
-            shared.drain(&mut state).map_err(StartError::Store)?;
-        }
-        let transport = Transport::new(http);
-        let driver = Arc::clone(&shared);
-        let handle = thread::Builder::new()
-            .name(format!("authsync-{}", shared.app_id))
-            .spawn(move || driver.run(&transport))?;
-        *shared.thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let transport = Transport::new(parts.http);
+        let (driver, sender) = (Arc::clone(&shared), Arc::clone(&shared));
+        let name = format!("authsync-{}", shared.app_id);
+        thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || driver.drive())?;
+        thread::Builder::new()
+            .name(format!("{name}-http"))
+            .spawn(move || sender.send_loop(&transport))?;
         Ok(shared)
     }
 
@@ -145,316 +74,209 @@ impl Shared {
         &self.app_id
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Listeners and providers run outside the lock, so a poisoned lock can only
-        // come from a bug in this module; the state itself is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Listeners, providers and HTTP run outside the lock: a poisoned lock comes
+        // only from a bug here, and the engine is still consistent.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn mailbox(&self) -> MutexGuard<'_, Mailbox> {
-        self.mailbox.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Feeds one input to the core and writes its records before returning.
+    /// Feeds one input to the core; its records are written before this returns.
     pub(crate) fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, Error> {
-        let mut state = self.lock();
-        if state.stopping {
+        let mut inner = self.lock();
+        if inner.stopping {
             return Err(Error::ShutDown);
         }
-        let result = input(&mut state.core, self.clock.now());
-        let written = self.drain(&mut state);
-        drop(state);
-        written.map_err(|e| Error::NotDurable(Arc::new(e)))?;
-        Ok(result)
+        let result = inner.engine.input(input);
+        self.tell_driver(&mut inner);
+        result
     }
 
-    /// Reads the core without changing it.
-    pub(crate) fn read<R>(&self, read: impl FnOnce(&Core) -> R) -> R {
-        read(&self.lock().core)
-    }
-
-    pub(crate) fn register_listener(&self, listener: Listener) {
-        self.lock().listeners.register(listener);
-    }
-
-    pub(crate) fn add_observer(&self, observer: Observer) {
-        self.lock().observers.register(observer);
-    }
-
-    /// Takes the core's actions: records to the journal (in one write), then the rest
-    /// to the outbox for the driver thread: never before their records are written, so
-    /// that no request goes out for a batch whose sealing a crash could still undo.
-    /// The driver thread is woken only when there is news for it (a wake-up costs a
-    /// system call, and most tracks bring none).
-    fn drain(&self, state: &mut State) -> Result<(), StoreError> {
-        let State {
-            core,
-            store,
-            records,
-            actions,
-            told_deadline,
-            ..
-        } = state;
-        while let Some(action) = core.poll_action() {
-            match action {
-                Action::Persist(record) => records.push(record),
-                other => actions.push(Work::Core(other)),
-            }
+    /// Wakes the driver thread when the core has something new for it: most tracks
+    /// bring nothing, and a wake-up costs a system call.
+    fn tell_driver(&self, inner: &mut Inner) {
+        let deadline = inner.engine.client().poll_timeout();
+        if inner.engine.client().has_output() || deadline != inner.told {
+            inner.told = deadline;
+            self.work.notify_all();
         }
-        let written = match store {
-            Some(store) if !records.is_empty() => store.append(records).and_then(|()| {
-                if store.wants_compaction() {
-                    store.compact(&core.snapshot())
-                } else {
-                    Ok(())
-                }
-            }),
-            _ => Ok(()),
-        };
-        records.clear();
-        if let Err(e) = &written {
-            log::error!("authsync: {}: {e}", self.app_id);
-        }
-        let deadline = core.poll_timeout();
-        let new_deadline = deadline != *told_deadline;
-        if new_deadline || !actions.is_empty() {
-            *told_deadline = deadline;
-            let mut mailbox = self.mailbox();
-            // Not busy: asleep, about to sleep, or not started yet.
-            let handed_over = !mailbox.busy && !actions.is_empty();
-            mailbox.outbox.extend(actions.drain(..));
-            mailbox.deadline_news += u64::from(new_deadline);
-            drop(mailbox);
-            self.wake.notify_one();
-            if handed_over {
-                // See the module's documentation: lets the woken thread run now.
-                thread::yield_now();
-            }
-        }
-        written
     }
 
-    /// The driver thread.
-    fn run(self: &Arc<Self>, transport: &Transport) {
-        while let Some(work) = self.next_work() {
-            self.perform(work, transport);
-        }
-        let mut state = self.lock();
-        if let Some(store) = &mut state.store
-            && let Err(e) = store.sync()
-        {
-            log::error!("authsync: {}: {e}", self.app_id);
-        }
-        state.exited = true;
-        drop(state);
-        self.progress.notify_all();
+    /// Reads the engine without changing it.
+    pub(crate) fn read<R>(&self, read: impl FnOnce(&Engine) -> R) -> R {
+        read(&self.lock().engine)
     }
 
-    /// Sleeps until there is work, handling the core's deadlines and the store's syncs
-    /// meanwhile; `None` when the workspace stops.
-    fn next_work(&self) -> Option<Work> {
+    /// Changes the engine's listeners.
+    pub(crate) fn listeners(&self, change: impl FnOnce(&mut authsync_host::Listeners)) {
+        change(self.lock().engine.listeners_mut());
+    }
+
+    /// The driver thread: performs steps, tells events, sleeps until the core's next
+    /// deadline, until the core says the close is finished.
+    fn drive(self: &Arc<Self>) {
+        let mut inner = self.lock();
         loop {
-            let (news_seen, went_idle) = {
-                let mut mailbox = self.mailbox();
-                if let Some(work) = mailbox.outbox.pop_front() {
-                    mailbox.busy = true;
-                    return Some(work);
+            let events = inner.engine.take_events();
+            let step = inner.engine.next_step();
+            if events.is_empty() && step.is_none() {
+                if !inner.engine.wake_if_due() {
+                    inner.told = inner.engine.client().poll_timeout();
+                    let timeout = inner
+                        .engine
+                        .next_wake()
+                        .map_or(Duration::from_secs(3600), |at| {
+                            at.saturating_duration_since(Instant::now())
+                        });
+                    inner = self.wait(inner, timeout);
                 }
-                if mailbox.stopping {
-                    return None;
-                }
-                (mailbox.deadline_news, std::mem::take(&mut mailbox.busy))
-            };
-            let wake_at = {
-                let mut state = self.lock();
-                let now = self.clock.now();
-                let core_due = state.core.poll_timeout().map(|wakeup| wakeup.at_mono_ms);
-                if core_due.is_some_and(|at| at <= now.mono_ms) {
-                    state.core.handle_timeout(now);
-                    // An error is logged in drain; the work it produced still goes.
-                    let _ = self.drain(&mut state);
-                    None
-                } else {
-                    if let Some(store) = &mut state.store
-                        && let Err(e) = store.sync_if_due()
-                    {
-                        log::error!("authsync: {}: {e}", self.app_id);
-                    }
-                    let sync_due = state.store.as_ref().and_then(StateDir::sync_due_at);
-                    let wake_at = core_due
-                        .map(|at| self.clock.instant_at(at))
-                        .into_iter()
-                        .chain(sync_due)
-                        .min();
-                    Some(wake_at)
-                }
-            };
-            // The state lock was taken after going idle, so a caller that saw the
-            // driver busy is already waiting for this.
-            if went_idle {
+                continue;
+            }
+            inner.busy += 1;
+            let listeners = inner.engine.listeners();
+            drop(inner);
+            for event in &events {
+                listeners.dispatch(event);
+            }
+            let finished = step.is_some_and(|step| self.perform(step));
+            inner = self.lock();
+            inner.busy -= 1;
+            self.progress.notify_all();
+            if finished {
+                inner.exited = true;
+                self.work.notify_all();
                 self.progress.notify_all();
+                return;
             }
-            let Some(wake_at) = wake_at else {
-                continue;
-            };
-            let mailbox = self.mailbox();
-            if mailbox.deadline_news != news_seen || !mailbox.outbox.is_empty() || mailbox.stopping
-            {
-                continue;
-            }
-            drop(match wake_at {
-                Some(at) => {
-                    let timeout = at.saturating_duration_since(Instant::now());
-                    self.wake
-                        .wait_timeout(mailbox, timeout)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-                None => self
-                    .wake
-                    .wait(mailbox)
-                    .unwrap_or_else(PoisonError::into_inner),
-            });
         }
     }
 
-    fn perform(self: &Arc<Self>, work: Work, transport: &Transport) {
-        match work {
-            Work::Core(Action::Send(request)) => {
-                self.observe(&SyncEvent::sent(&request));
-                let result = transport.send(&request);
-                let event = match &result {
-                    Ok(response) => SyncEvent::answered(&request.batch_id, response),
-                    Err(failure) => SyncEvent::TransportFailed {
-                        batch_id: request.batch_id.clone(),
-                        failure: *failure,
-                    },
-                };
-                {
-                    let mut state = self.lock();
-                    let now = self.clock.now();
-                    let fed = match result {
-                        Ok(response) => state.core.handle_response(now, request.id, response),
-                        Err(failure) => state
-                            .core
-                            .handle_transport_failure(now, request.id, failure),
-                    };
-                    if let Err(e) = fed {
-                        log::error!("authsync: {}: {e}", self.app_id);
-                    }
-                    let _ = self.drain(&mut state);
-                }
-                self.observe(&event);
-            }
-            Work::Core(Action::Notify(notice)) => {
-                let (listeners, provider) = {
-                    let state = self.lock();
-                    (state.listeners.clone(), state.provider.clone())
-                };
-                listeners.dispatch(&notice);
-                self.observe(&SyncEvent::Notified((*notice).clone()));
-                if let Some(provider) = provider {
-                    self.ask_provider(provider, &notice);
-                }
-            }
-            Work::Core(Action::Acked(ack)) => self.observe(&SyncEvent::Acked(ack)),
-            Work::Core(Action::Dropped(drop)) => self.observe(&SyncEvent::Dropped(drop)),
-            Work::Core(Action::LockedOut) => self.observe(&SyncEvent::LockedOut),
-            Work::Core(_) => {}
-            Work::Event(event) => self.observe(&event),
-        }
+    fn wait<'a>(&self, inner: MutexGuard<'a, Inner>, timeout: Duration) -> MutexGuard<'a, Inner> {
+        self.work
+            .wait_timeout(inner, timeout)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
     }
 
-    fn observe(&self, event: &SyncEvent) {
-        let observers = self.lock().observers.clone();
-        observers.dispatch(event);
+    /// Carries out one step outside the lock; whether it ended the workspace.
+    fn perform(self: &Arc<Self>, step: Step) -> bool {
+        match step {
+            Step::Send(request) => {
+                self.lock().sends.push_back(request);
+                self.work.notify_all();
+            }
+            Step::FetchToken(fetch) => {
+                let request = TokenRequest::for_fetch(&fetch);
+                self.lock()
+                    .fetches
+                    .insert(fetch.id, request.cancellation.clone());
+                self.fetch(fetch.id, request);
+            }
+            Step::CancelFetch(id) => {
+                if let Some(cancellation) = self.lock().fetches.remove(&id) {
+                    cancellation.cancel();
+                }
+            }
+            Step::Sync(job) => {
+                let store = self.lock().engine.store();
+                let result = store.map_or(Ok(()), |store| store.sync());
+                self.lock().engine.synced(job.id, result);
+            }
+            Step::Compact(job) => {
+                let store = self.lock().engine.store();
+                let result = store.map_or(Ok(0), |store| store.compact(&job));
+                self.lock().engine.compacted(&job, result);
+            }
+            Step::Finish { clean } => {
+                self.lock().engine.finish(clean);
+                return true;
+            }
+            other => log::error!(
+                "authsync: {}: a step this driver does not know: {other:?}",
+                self.app_id
+            ),
+        }
+        false
     }
 
-    /// R2: asks the provider for a token on a thread of its own, once at a time per
-    /// identifier, and passes its answer in.
-    fn ask_provider(self: &Arc<Self>, provider: TokenProvider, notice: &AuthNotice) {
-        let Some(request) = TokenRequest::for_notice(notice) else {
-            return;
-        };
-        if !self.lock().flights.try_begin(&request.identifier) {
-            return;
-        }
+    /// R2: runs the provider on a thread of its own and hands its answer back.
+    fn fetch(self: &Arc<Self>, id: FetchId, request: TokenRequest) {
         let shared = Arc::clone(self);
-        let identifier = request.identifier.clone();
+        let provider = self.provider.clone();
         let spawned = thread::Builder::new()
             .name(format!("authsync-token-{}", self.app_id))
-            .spawn(move || shared.provide(&provider, &request));
+            .spawn(move || {
+                let answer = match provider.map(|p| catch_unwind(AssertUnwindSafe(|| p(&request))))
+                {
+                    Some(Ok(Some(token))) => TokenAnswer::Token(token),
+                    Some(Ok(None)) | None => TokenAnswer::NoToken,
+                    Some(Err(_)) => TokenAnswer::Failed("the provider panicked".into()),
+                };
+                let mut inner = shared.lock();
+                inner.fetches.remove(&id);
+                inner.engine.token_answer(id, answer);
+                shared.tell_driver(&mut inner);
+                drop(inner);
+                shared.progress.notify_all();
+            });
         if let Err(e) = spawned {
-            log::error!(
-                "authsync: {}: cannot start the token provider: {e}",
-                self.app_id
-            );
-            self.lock().flights.end(&identifier);
+            let failed = TokenAnswer::Failed(format!("cannot start the provider: {e}"));
+            self.lock().engine.token_answer(id, failed);
         }
     }
 
-    fn provide(&self, provider: &TokenProvider, request: &TokenRequest) {
-        let answer = catch_unwind(AssertUnwindSafe(|| provider(request)));
-        // The flight ends in the same critical section that passes the token in: a
-        // notice about the new token (a 401 for it) then always finds no flight
-        // running and asks again, and a wait for the workspace to settle never sees
-        // the flight gone before the send it caused.
-        let mut state = self.lock();
-        state.flights.end(&request.identifier);
-        let now = self.clock.now();
-        let stopping = state.stopping;
-        let failure = pass_answer(answer.map_err(drop), stopping, |token| {
-            let passed = state
-                .core
-                .handle_authentication_details(now, token, &request.identifier);
-            let _ = self.drain(&mut state);
-            passed
-        });
-        if let Some(reason) = failure {
-            self.mailbox()
-                .outbox
-                .push_back(Work::Event(SyncEvent::ProviderFailed {
-                    identifier: request.identifier.clone(),
-                    reason,
-                }));
+    /// The sender thread: one request at a time (the core never hands out two).
+    fn send_loop(&self, transport: &Transport) {
+        let mut inner = self.lock();
+        loop {
+            if inner.exited {
+                return;
+            }
+            let Some(request) = inner.sends.pop_front() else {
+                inner = self.wait(inner, Duration::from_secs(3600));
+                continue;
+            };
+            inner.busy += 1;
+            drop(inner);
+            let result = transport.send(&request);
+            inner = self.lock();
+            inner.engine.answered(request.id, result);
+            inner.busy -= 1;
+            self.tell_driver(&mut inner);
+            self.progress.notify_all();
         }
-        drop(state);
-        self.wake.notify_one();
-        self.progress.notify_all();
     }
 
-    /// Waits until nothing more can be sent before `timeout` runs out (the queue is
-    /// empty, or what is left waits for a token, a session start, or a backoff past
-    /// the deadline), or until the timeout.
+    /// Waits until nothing more can be sent before `timeout` runs out, or until then.
     pub(crate) fn wait_settled(&self, timeout: Duration) -> PendingReport {
         let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
+        let mut inner = self.lock();
         loop {
-            let now = Instant::now();
-            let remaining = deadline.saturating_duration_since(now);
-            let horizon = self
-                .clock
-                .now()
-                .mono_ms
-                .saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
-            let settled = is_settled(&state.core, self.driver_idle(&state), horizon);
-            if settled || remaining.is_zero() || state.exited {
-                return PendingReport::of(&state.core, settled);
+            let idle = inner.busy == 0 && inner.sends.is_empty();
+            let report = inner.engine.report(idle, deadline);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if report.settled || remaining.is_zero() || inner.exited {
+                return report;
             }
-            state = self
+            inner = self
                 .progress
-                .wait_timeout(state, remaining)
+                .wait_timeout(inner, remaining)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
     }
 
-    /// Stops the driver thread after its current work, waiting for it at most until
-    /// `deadline`; syncs the journal.
+    /// What is pending now.
+    pub(crate) fn report(&self) -> PendingReport {
+        let inner = self.lock();
+        let idle = inner.busy == 0 && inner.sends.is_empty();
+        inner.engine.report(idle, Instant::now())
+    }
+
+    /// Closes the workspace (see `Client::handle_close`) and waits at most until
+    /// `deadline` for its threads to finish.
     pub(crate) fn stop(&self, deadline: Instant) {
-        self.request_stop();
-        let mut state = self.lock();
-        while !state.exited {
+        let mut inner = self.close(self.lock());
+        while !inner.exited {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 log::warn!(
@@ -463,51 +285,25 @@ impl Shared {
                 );
                 return;
             }
-            state = self
+            inner = self
                 .progress
-                .wait_timeout(state, remaining)
+                .wait_timeout(inner, remaining)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        drop(state);
-        if let Some(handle) = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            let _ = handle.join();
-        }
     }
 
-    /// Asks the driver thread to stop without waiting (the last handle went away).
+    /// Closes the workspace without waiting (the last handle went away).
     pub(crate) fn stop_soon(&self) {
-        self.request_stop();
+        drop(self.close(self.lock()));
     }
 
-    /// Refuses new inputs, and tells the driver thread to stop once its outbox is
-    /// done.
-    fn request_stop(&self) {
-        let mut state = self.lock();
-        state.stopping = true;
-        self.mailbox().stopping = true;
-        drop(state);
-        self.wake.notify_all();
-    }
-
-    pub(crate) fn report(&self) -> PendingReport {
-        let state = self.lock();
-        let horizon = self.clock.now().mono_ms;
-        PendingReport::of(
-            &state.core,
-            is_settled(&state.core, self.driver_idle(&state), horizon),
-        )
-    }
-
-    /// Whether the driver holds no work for this workspace; `state` is this
-    /// workspace's locked state.
-    fn driver_idle(&self, state: &State) -> bool {
-        let mailbox = self.mailbox();
-        mailbox.outbox.is_empty() && !mailbox.busy && state.flights.running() == 0
+    fn close<'a>(&self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        if !inner.stopping {
+            inner.stopping = true;
+            inner.engine.close();
+        }
+        self.work.notify_all();
+        inner
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use authsync_blocking::{AuthNotice, SyncEvent, TokenRequest};
+use authsync_blocking::{AuthNotice, Event, TokenRequest};
 use authsync_core::{Config, Outcome, Totals};
 
 /// A token provider for the suites.
@@ -60,7 +60,7 @@ impl Options {
 #[derive(Clone, Default)]
 pub struct Recorder {
     notices: Arc<Mutex<Vec<AuthNotice>>>,
-    events: Arc<Mutex<Vec<SyncEvent>>>,
+    events: Arc<Mutex<Vec<Event>>>,
 }
 
 impl Recorder {
@@ -73,7 +73,7 @@ impl Recorder {
     }
 
     /// Records an event (the observer).
-    pub fn see(&self, event: &SyncEvent) {
+    pub fn see(&self, event: &Event) {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -102,7 +102,7 @@ impl Recorder {
 
     /// The events seen so far.
     #[must_use]
-    pub fn events(&self) -> Vec<SyncEvent> {
+    pub fn events(&self) -> Vec<Event> {
         self.events
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use authsync_blocking::SyncEvent;
+use authsync_blocking::Event;
 use authsync_core::{Environment, IgnoredBecause, Outcome};
 use authsync_refserver::{Fault, FaultResponse, ServerConfig};
 use serde_json::json;
@@ -252,7 +252,7 @@ pub fn a3_lockout_after_the_maximum_failures_until_the_next_session<D: Driver>()
         recorder
             .events()
             .iter()
-            .filter(|e| matches!(e, SyncEvent::LockedOut))
+            .filter(|e| matches!(e, Event::LockedOut))
             .count(),
         1
     );
@@ -347,7 +347,7 @@ pub fn a6_a_permanent_refusal_drops_with_its_reason<D: Driver>() {
         .events()
         .iter()
         .filter_map(|e| match e {
-            SyncEvent::Dropped(d) => Some(format!("{} {}", d.reason, d.events)),
+            Event::Dropped(d) => Some(format!("{} {}", d.reason, d.events)),
             _ => None,
         })
         .collect();

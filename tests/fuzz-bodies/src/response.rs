@@ -1,7 +1,7 @@
 //! The `response` target.
 
 use arbitrary::Unstructured;
-use authsync_core::{Action, Client, Config, Now, TransportFailure};
+use authsync_core::{Client, Config, Now, Step, TransportFailure};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -80,11 +80,12 @@ pub fn response(data: &[u8]) {
     }
 }
 
-/// Drains the actions; the request now in flight, if any.
+/// Drains the outputs; the request now in flight, if any.
 fn drain(client: &mut Client) -> Option<authsync_core::RequestId> {
     let mut sent = None;
-    while let Some(action) = client.poll_action() {
-        if let Action::Send(request) = action {
+    while client.poll_event().is_some() {}
+    while let Some(step) = client.poll_step() {
+        if let Step::Send(request) = step {
             assert!(sent.is_none(), "two requests in flight");
             sent = Some(request.id);
         }

@@ -1,7 +1,7 @@
 //! The `token` target.
 
 use arbitrary::Unstructured;
-use authsync_core::{Action, Client, Config, Now, Token, unverified_expiry};
+use authsync_core::{Client, Config, Now, Step, Token, unverified_expiry};
 use serde_json::json;
 
 /// Any token and identifier: the shape check (T1), the unverified `exp` reader (R1),
@@ -47,15 +47,13 @@ pub fn token(data: &[u8]) {
     let _ = client.handle_identify(now, "alice");
     let _ = client.handle_track(now, "e", &json!({}));
     client.handle_flush(now);
-    while client.poll_action().is_some() {}
+    while client.poll_event().is_some() {}
+    while client.poll_step().is_some() {}
     let lsn = client.lsn();
     match client.handle_authentication_details(now, &token, &identifier) {
         Err(refused) => {
             assert_eq!(client.lsn(), lsn, "a refused token stored something");
-            assert!(
-                client.poll_action().is_none(),
-                "a refused token produced an action"
-            );
+            assert!(!client.has_output(), "a refused token produced an output");
             // Messages are fixed texts with numbers; a token long enough cannot be a
             // piece of one by chance.
             if token.len() > 80 {
@@ -66,16 +64,24 @@ pub fn token(data: &[u8]) {
             }
         }
         Ok(_) => {
-            while let Some(action) = client.poll_action() {
-                // Actions render fixed text and the identifier as they are; a long token
+            while let Some(event) = client.poll_event() {
+                // Events render fixed text and the identifier as they are; a long token
                 // cannot be part of them by chance.
                 if token.len() > 40 && !identifier.contains(&token) {
                     assert!(
-                        !format!("{action:?}").contains(&token),
-                        "an action's Debug shows the token"
+                        !format!("{event:?}").contains(&token),
+                        "an event's Debug shows the token"
                     );
                 }
-                if let Action::Send(request) = action {
+            }
+            while let Some(action) = client.poll_step() {
+                if token.len() > 40 && !identifier.contains(&token) {
+                    assert!(
+                        !format!("{action:?}").contains(&token),
+                        "a step's Debug shows the token"
+                    );
+                }
+                if let Step::Send(request) = action {
                     let bearer = request
                         .headers
                         .get("authorization")

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use authsync_core::{Action, Client, Config, Now};
+use authsync_core::{Client, Config, FsyncPolicy, Now, Step, Storage, StoragePolicy};
 use serde_json::json;
 
 fn write(target: &str, name: &str, bytes: &[u8]) {
@@ -21,17 +21,27 @@ fn journal_bytes() -> Vec<u8> {
     let config = Config::new("fuzz", "http://127.0.0.1:9")
         .with_jwt(true)
         .with_batch_limits(2, 4096)
-        .with_seed(4);
+        .with_seed(4)
+        .with_storage(Storage::Durable(StoragePolicy {
+            fsync: FsyncPolicy::Always,
+            ..StoragePolicy::default()
+        }));
     let mut client = Client::new(config, now).unwrap();
     let mut journal = Vec::new();
     let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MTcwMDAwMDYwMH0.c2ln";
     let answer = |client: &mut Client, journal: &mut Vec<u8>, status: u16, now: Now| {
         let mut sent = None;
-        while let Some(action) = client.poll_action() {
-            match action {
-                Action::Persist(record) => record.encode(journal),
-                Action::Send(request) => sent = Some(request.id),
-                _ => {}
+        loop {
+            let Some(job) = client.poll_write() else {
+                break;
+            };
+            journal.extend_from_slice(&job.frames);
+            client.handle_written(now, job.id, Ok(())).unwrap();
+        }
+        while client.poll_event().is_some() {}
+        while let Some(step) = client.poll_step() {
+            if let Step::Send(request) = step {
+                sent = Some(request.id);
             }
         }
         if let Some(id) = sent {
@@ -68,12 +78,14 @@ fn write_seed_corpus() {
         "torn",
         &[&[0u8][..], &journal[..journal.len() - 3]].concat(),
     );
-    write("journal", "framed", &[0x01, 3, 0, 1, 2, 5, 1, 2, 3, 4, 5]);
+    write("journal", "framed", &[0x01, 3, 4, 1, 2, 5, 3, 2, 3, 4, 5]);
     write(
         "journal",
         "snapshot-header",
-        b"\x00ASNP\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        b"\x00ASNP\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
     );
+    write("journal", "history-flipped", &[0x02, 9, 40, 0, 0x41]);
+    write("journal", "history-cut", &[0x02, 12, 200]);
 
     for (name, line) in [
         (

@@ -29,6 +29,7 @@ use crate::alphabet::{Breadth, TokenName, User};
 use crate::invariants::Violation;
 use crate::model::{Model, Party, Settings};
 use crate::scenario::{Failure, Fault, Runner};
+use crate::sim::state_of;
 
 /// The depth CI explores: runs in seconds in a debug build.
 pub const CI_DEPTH: usize = 6;
@@ -156,7 +157,7 @@ fn check_new_state(
             .sim
             .restored_twin()
             .map_err(|detail| fail(Violation::RestoreChangedBehaviour { detail }))?;
-        if !actions.is_empty() || twin.client().snapshot() != child.sim.client().snapshot() {
+        if !actions.is_empty() || state_of(twin.client()) != state_of(child.sim.client()) {
             return Err(fail(Violation::RestoreChangedBehaviour {
                 detail: format!("restored at an idle state, the client did {actions:?}"),
             }));

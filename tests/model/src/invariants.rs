@@ -12,7 +12,9 @@
 
 use std::fmt;
 
-use authsync_core::{Action, Client, DropReason, Outcome, Owner, Request};
+use authsync_core::{Client, DropReason, Outcome, Owner, Request};
+
+use crate::sim::Action;
 use bytes::Bytes;
 
 use crate::alphabet::{Reply, Step, TokenName, User};
@@ -243,7 +245,7 @@ impl Ledger {
             });
         }
         self.forget_logged_out_owners(client);
-        one_notice_per_401(report)?;
+        one_notice_per_401(report, self.jwt)?;
         self.conservation(client)
     }
 
@@ -442,18 +444,22 @@ fn no_lockout(
 
 /// A2: a 401 is told exactly once, with its code and the token the request carried;
 /// a step without a 401 tells no server-side failure.
-fn one_notice_per_401(report: &StepReport) -> Result<(), Violation> {
+fn one_notice_per_401(report: &StepReport, jwt: bool) -> Result<(), Violation> {
     let notices = report.actions.iter().filter_map(|a| match a {
         Action::Notify(notice) => Some(notice),
         _ => None,
     });
-    // Client-side notices: S5's TOKEN_NOT_AVAILABLE names an identifier and carries no
-    // token; R1's TOKEN_EXPIRING. Everything else reports a 401.
+    // Client-side notices, with JWT enabled only: S5's TOKEN_NOT_AVAILABLE names an
+    // identifier and carries no token; R1's TOKEN_EXPIRING. Everything else reports a
+    // 401.
     let server_side: Vec<_> = notices
         .filter(|n| {
             let code = n.code.as_str();
-            !(code == "TOKEN_EXPIRING"
-                || (code == "TOKEN_NOT_AVAILABLE" && n.token.is_none() && n.identifier.is_some()))
+            !(jwt
+                && (code == "TOKEN_EXPIRING"
+                    || (code == "TOKEN_NOT_AVAILABLE"
+                        && n.token.is_none()
+                        && n.identifier.is_some())))
         })
         .collect();
     match &report.answered {

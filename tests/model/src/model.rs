@@ -554,12 +554,8 @@ impl Model {
             }
             Reply::Unauthorized(code) => {
                 let was_locked_out = self.locked_out();
-                // A2: the notice names the identifier only with JWT enabled.
-                let identifier = if self.settings.jwt {
-                    owner.user()
-                } else {
-                    None
-                };
+                // A2: the notice names an identified owner, with JWT disabled too.
+                let identifier = owner.user();
                 out.push(Happening::Notified {
                     code: code.expected_code().to_owned(),
                     identifier,

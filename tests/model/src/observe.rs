@@ -9,7 +9,9 @@
 
 use std::fmt;
 
-use authsync_core::{Action, DropReason, Owner, Request};
+use authsync_core::{DropReason, Owner, Request};
+
+use crate::sim::Action;
 
 use crate::alphabet::{TokenName, User};
 use crate::model::{BatchKey, Party};
@@ -133,7 +135,7 @@ pub fn bearer(request: &Request) -> Result<Option<TokenName>, Unreadable> {
 /// [`Unreadable`] when a body, token or identifier is not one the simulation made.
 pub fn observe(action: &Action) -> Result<Option<Observed>, Unreadable> {
     let happening = match action {
-        Action::Persist(_) => return Ok(None),
+        Action::Persist(_) | Action::Compacted(_) | Action::Other(_) => return Ok(None),
         Action::Send(request) => Happening::Sent {
             batch: request.batch_id.clone(),
             owner: request.owner.clone(),
@@ -165,7 +167,6 @@ pub fn observe(action: &Action) -> Result<Option<Observed>, Unreadable> {
             events: ack.events as u64,
         },
         Action::LockedOut => Happening::LockedOut,
-        other => return Err(Unreadable::Action(format!("{other:?}"))),
     };
     Ok(Some(happening))
 }

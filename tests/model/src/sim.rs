@@ -1,14 +1,17 @@
 //! A simulated driver: carries a [`Step`] out on the real [`Client`].
 //!
 //! It owns the simulated clock (both clocks advance together from
-//! [`T0_UNIX_MS`]), answers the request in flight as the step says, keeps the journal of
-//! [`Action::Persist`] records as encoded frames (and the snapshot a restart leaves), and
+//! [`T0_UNIX_MS`]), answers the request in flight as the step says, keeps the store a
+//! host would (journal segments and the snapshot of the last compaction), and
 //! restores the client from them on [`Step::Restart`]. It reports what happened and
 //! judges nothing: the model and the invariants do.
 
+use std::collections::BTreeMap;
+
 use authsync_core::{
-    Action, Client, Config, JournalReader, Now, Outcome, Request, RequestId, Snapshot,
-    TransportFailure, WakeReason,
+    AckNotice, AuthNotice, Client, Config, DropNotice, Event, FsyncPolicy, Now, Outcome,
+    PreviousRun, Request, RequestId, Snapshot, Step as CoreStep, Storage, StoragePolicy,
+    StoredSegment, StoredState, TransportFailure, WakeReason,
 };
 use bytes::Bytes;
 
@@ -43,6 +46,10 @@ pub fn config(settings: &Settings) -> Config {
         .with_backoff(ms(settings.backoff_base_ms), ms(settings.backoff_cap_ms))
         .with_refresh_ahead(ms(REFRESH_AHEAD_MS.unsigned_abs()))
         .with_seed(SEED)
+        .with_storage(Storage::Durable(StoragePolicy {
+            fsync: FsyncPolicy::Always,
+            ..StoragePolicy::default()
+        }))
 }
 
 /// The JWS string of an abstract token: a real base64url JSON payload with `sub` and
@@ -97,6 +104,40 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// A client's durable state (its lsn and encoded state), without what says where its
+/// journal goes on: a restart begins a new segment.
+#[must_use]
+pub fn state_of(client: &Client) -> (u64, Vec<u8>) {
+    let snapshot = client.snapshot();
+    let mut bytes = snapshot.as_bytes().to_vec();
+    if let Some(header) = bytes.get_mut(13..25) {
+        header.fill(0);
+    }
+    (snapshot.lsn(), bytes)
+}
+
+/// One output of the core, as the simulated host took it, in order: what the model
+/// and the invariants look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Journal frames written (and synced: the simulation's fsync policy is `always`).
+    Persist(Bytes),
+    /// A request sent.
+    Send(Box<Request>),
+    /// A notice for the listeners.
+    Notify(Box<AuthNotice>),
+    /// Events dropped.
+    Dropped(DropNotice),
+    /// A batch acknowledged.
+    Acked(AckNotice),
+    /// A lockout began.
+    LockedOut,
+    /// A compaction, into a snapshot at this lsn.
+    Compacted(u64),
+    /// Anything else the core handed out (the observers' timeline), as text.
+    Other(String),
+}
+
 /// What a call returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CallResult {
@@ -138,9 +179,9 @@ pub struct Sim {
     config: Config,
     client: Client,
     elapsed_ms: u64,
-    /// Encoded journal frames written since `base`.
-    journal: Vec<u8>,
-    /// The snapshot the last restart left, which the journal continues.
+    /// Journal segments, by number.
+    journal: BTreeMap<u64, Vec<u8>>,
+    /// The snapshot of the last compaction.
     base: Option<Snapshot>,
     in_flight: Option<Request>,
     log: Option<Vec<Action>>,
@@ -168,7 +209,7 @@ impl Sim {
             config,
             client,
             elapsed_ms: 0,
-            journal: Vec::new(),
+            journal: BTreeMap::new(),
             base: None,
             in_flight: None,
             log: keep_log.then(Vec::new),
@@ -220,27 +261,35 @@ impl Sim {
     pub fn restored_twin(&self) -> Result<(Self, Vec<Action>), String> {
         let mut twin = self.clone();
         twin.log = self.log.as_ref().map(|_| Vec::new());
-        twin.client = twin.restore()?;
+        twin.client = self.restore()?;
         twin.in_flight = None;
         let actions = twin.drain();
         Ok((twin, actions))
     }
 
-    fn restore(&mut self) -> Result<Client, String> {
-        let records = JournalReader::new(&self.journal)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        let client = Client::restore(self.config.clone(), self.now(), self.base.as_ref(), records)
-            .map_err(|e| e.to_string())?;
-        // The next restart continues from this snapshot, read back from its bytes, and
-        // the records that follow; the restored client's own first records repeat
-        // what the snapshot holds and are skipped then.
-        self.base = Some(
-            Snapshot::from_bytes(client.snapshot().as_bytes().to_vec())
-                .map_err(|e| e.to_string())?,
-        );
-        self.journal.clear();
-        Ok(client)
+    fn restore(&self) -> Result<Client, String> {
+        let stored = StoredState {
+            snapshot: self.base.clone().map(Ok),
+            segments: self
+                .journal
+                .iter()
+                .map(|(&number, bytes)| StoredSegment {
+                    number,
+                    bytes: Bytes::from(bytes.clone()),
+                })
+                .collect(),
+            previous_run: PreviousRun::Clean,
+            fresh_seed: SEED + 1,
+        };
+        let (client, report) =
+            Client::recover(self.config.clone(), self.now(), stored).map_err(|e| e.to_string())?;
+        if report.is_clean() {
+            Ok(client)
+        } else {
+            Err(format!(
+                "a store the simulation wrote whole reads back damaged: {report}"
+            ))
+        }
     }
 
     /// Carries out one step and drains the client's actions.
@@ -307,13 +356,13 @@ impl Sim {
             }
             Step::Restart => match self.restore() {
                 Ok(restored) => {
-                    let before = self.client.snapshot();
+                    let before = state_of(&self.client);
                     self.client = restored;
                     self.in_flight = None;
                     // Records the restored client commits at once (a first send marks
                     // its batch attempted) legitimately change the state.
-                    let after = self.client.snapshot();
-                    restore_differs = before.lsn() == after.lsn() && before != after;
+                    let after = state_of(&self.client);
+                    restore_differs = self.client.lsn() == before.0 && before != after;
                     CallResult::Nothing
                 }
                 Err(e) => CallResult::Failed(e),
@@ -395,15 +444,52 @@ impl Sim {
         (result, self.client.snapshot() != before)
     }
 
+    /// Carries out every output, as a host would, until there is none.
     fn drain(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
-        while let Some(action) = self.client.poll_action() {
-            match &action {
-                Action::Persist(record) => record.encode(&mut self.journal),
-                Action::Send(request) => self.in_flight = Some((**request).clone()),
-                _ => {}
+        loop {
+            let before = actions.len();
+            while let Some(job) = self.client.poll_write() {
+                self.journal
+                    .entry(job.segment)
+                    .or_default()
+                    .extend_from_slice(&job.frames);
+                let _ = self.client.handle_written(self.now(), job.id, Ok(()));
+                actions.push(Action::Persist(job.frames));
             }
-            actions.push(action);
+            while let Some(event) = self.client.poll_event() {
+                actions.push(match event {
+                    Event::Notice(notice) => Action::Notify(notice),
+                    Event::Dropped(drop) => Action::Dropped(drop),
+                    Event::Acked(ack) => Action::Acked(ack),
+                    Event::LockedOut => Action::LockedOut,
+                    other => Action::Other(format!("{other:?}")),
+                });
+            }
+            while let Some(step) = self.client.poll_step() {
+                actions.push(match step {
+                    CoreStep::Send(request) => {
+                        self.in_flight = Some((*request).clone());
+                        Action::Send(request)
+                    }
+                    CoreStep::Compact(job) => {
+                        let snapshot = job.snapshot();
+                        let size = snapshot.as_bytes().len() as u64;
+                        self.journal.retain(|&n, _| n >= job.first_segment);
+                        let _ = self.client.handle_compacted(self.now(), job.id, Ok(size));
+                        self.base = Some(snapshot);
+                        Action::Compacted(job.lsn())
+                    }
+                    CoreStep::Sync(job) => {
+                        let _ = self.client.handle_synced(self.now(), job.id, Ok(()));
+                        Action::Other("sync".into())
+                    }
+                    other => Action::Other(format!("{other:?}")),
+                });
+            }
+            if actions.len() == before {
+                break;
+            }
         }
         if let Some(log) = &mut self.log {
             log.extend(actions.iter().cloned());

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authsync_blocking::{Client, Config, FsyncPolicy, StoreOptions, WorkspaceOptions};
+use authsync_blocking::{Client, Config, FsyncPolicy, StoragePolicy, WorkspaceOptions};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,14 +22,14 @@ fn main() -> ExitCode {
         .with_batch_limits(7, 128 * 1024)
         .with_backoff(Duration::from_millis(5), Duration::from_millis(50));
     // Surviving kill -9 needs the write, not the sync: the kernel keeps the page.
-    let store = StoreOptions {
+    let store = StoragePolicy {
         fsync: FsyncPolicy::Never,
         compact_after_bytes: 16 * 1024,
     };
     let options = WorkspaceOptions::new(config)
         .state_dir(state_dir)
         .seed(99)
-        .store_options(store);
+        .storage(store);
     let client = match Client::start(options) {
         Ok(client) => client,
         Err(e) => {

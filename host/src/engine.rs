@@ -1,0 +1,358 @@
+//! One workspace run on std, for drivers: the core, its store, its clock and its
+//! listeners, opened together, with the few operations every driver performs the
+//! same way. Which step comes next, what a result means, when a wait is over: the
+//! core's. What is left to a driver is how it waits and runs things at once (threads,
+//! tasks).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use authsync_core::{
+    Client, CompactJob, Event, FetchId, Now, RequestId, Step, Storage, StorageFailure, SyncId,
+    TokenAnswer, TransportFailure, WriteJob,
+};
+use bytes::Bytes;
+
+use crate::clock::SystemClock;
+use crate::details::HttpOptions;
+use crate::error::{Error, StartError};
+use crate::listeners::Listeners;
+use crate::options::WorkspaceOptions;
+use crate::store::StateDir;
+
+/// What a workspace still had to send when a wait ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingReport {
+    /// Events neither acknowledged nor dropped.
+    pub pending_events: u64,
+    /// Whether a request was still in flight.
+    pub in_flight: bool,
+    /// Whether everything that could be sent in the time given was sent: what is left
+    /// (if anything) waits for a token, a session start, or a backoff past the deadline.
+    pub settled: bool,
+    /// The install's running totals.
+    pub totals: authsync_core::Totals,
+}
+
+/// What a driver keeps of its options after opening: its own parts.
+#[derive(Debug)]
+pub struct DriverParts<P> {
+    /// The token provider, if any.
+    pub provider: Option<P>,
+    /// HTTP timeouts and limits.
+    pub http: HttpOptions,
+}
+
+/// A workspace's core, store, clock and listeners.
+///
+/// ```
+/// use authsync_core::{Config, Step};
+/// use authsync_host::{Engine, WorkspaceOptions};
+/// let options: WorkspaceOptions<()> =
+///     WorkspaceOptions::new(Config::new("app", "http://127.0.0.1:9")).seed(1);
+/// let (mut engine, _) = Engine::open(options).unwrap();
+/// engine.input(|client, now| client.handle_track(now, "e", &serde_json::json!({}))).unwrap().unwrap();
+/// engine.input(|client, now| client.handle_flush(now)).unwrap();
+/// assert!(matches!(engine.next_step(), Some(Step::Send(_))));
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    core: Client,
+    store: Option<Arc<StateDir>>,
+    clock: SystemClock,
+    listeners: Listeners,
+    app_id: String,
+}
+
+impl Engine {
+    /// Opens a workspace: its state directory (D6) and what it holds (D5), or a new
+    /// install seeded by the options or the operating system (U1), and a session when
+    /// the options start one on launch.
+    ///
+    /// # Errors
+    /// [`StartError`] for an invalid configuration, a state directory that is in use,
+    /// refused or unreadable, a seed mismatch, or no randomness for a new seed.
+    pub fn open<P>(options: WorkspaceOptions<P>) -> Result<(Self, DriverParts<P>), StartError> {
+        let WorkspaceOptions {
+            config,
+            state_dir,
+            storage,
+            file_system,
+            seed,
+            http,
+            session_on_launch,
+            provider,
+            token_timeout,
+            listeners,
+        } = options;
+        config.validate()?;
+        let clock = SystemClock::new();
+        let os_seed = crate::os_seed().map_err(|e| StartError::Seed(e.to_string()))?;
+        let mut config = config.with_seed(seed.unwrap_or(os_seed));
+        if provider.is_some() {
+            config = config.with_token_provider(token_timeout);
+        }
+        let now = clock.now();
+        let (store, core) = match &state_dir {
+            None => (None, Client::new(config.clone(), now)?),
+            Some(dir) => {
+                let (store, stored) = StateDir::open(&*file_system, dir, storage.fsync, os_seed)?;
+                let config = config.clone().with_storage(Storage::Durable(storage));
+                let (core, report) = Client::recover(config, now, stored)?;
+                if !report.is_clean() {
+                    log::warn!("authsync: {}: {report}", dir.display());
+                }
+                let requested = seed.filter(|&seed| seed != core.seed());
+                if let Some(requested) = requested
+                    && !report.started_over
+                {
+                    return Err(StartError::SeedMismatch {
+                        persisted: core.seed(),
+                        requested,
+                    });
+                }
+                (Some(Arc::new(store)), core)
+            }
+        };
+        let mut engine = Self {
+            app_id: config.app_id,
+            core,
+            store,
+            clock,
+            listeners,
+        };
+        if session_on_launch {
+            engine.core.handle_session_start(now);
+        }
+        engine.write_now();
+        Ok((engine, DriverParts { provider, http }))
+    }
+
+    /// The workspace's app id.
+    #[must_use]
+    pub fn app_id(&self) -> &str {
+        &self.app_id
+    }
+
+    /// The current time, for the core.
+    #[must_use]
+    pub fn now(&self) -> Now {
+        self.clock.now()
+    }
+
+    /// The clock, for a driver that sleeps until a core deadline.
+    #[must_use]
+    pub const fn clock(&self) -> SystemClock {
+        self.clock
+    }
+
+    /// The core, to read.
+    #[must_use]
+    pub const fn client(&self) -> &Client {
+        &self.core
+    }
+
+    /// The store, for the storage steps a driver performs off its lock.
+    #[must_use]
+    pub fn store(&self) -> Option<Arc<StateDir>> {
+        self.store.clone()
+    }
+
+    /// The listeners and observers, to call outside the driver's lock.
+    #[must_use]
+    pub fn listeners(&self) -> Listeners {
+        self.listeners.clone()
+    }
+
+    /// The listeners and observers, to register more.
+    pub fn listeners_mut(&mut self) -> &mut Listeners {
+        &mut self.listeners
+    }
+
+    /// Feeds one input to the core and writes its records before returning, so that
+    /// the change is stored when the caller hears back (the app's thread does only
+    /// its own append).
+    ///
+    /// # Errors
+    /// [`Error::NotStored`] when storage failed: the change took effect and is kept
+    /// in memory (D4).
+    pub fn input<R>(&mut self, input: impl FnOnce(&mut Client, Now) -> R) -> Result<R, Error> {
+        let result = input(&mut self.core, self.clock.now());
+        self.write_now();
+        match self.core.unstored() {
+            Some(unstored) => Err(Error::NotStored {
+                from_lsn: unstored.from_lsn,
+            }),
+            None => Ok(result),
+        }
+    }
+
+    /// Feeds one input without writing its records: a driver with a writer of its own
+    /// waits until [`Engine::stored`] says the returned lsn is stored.
+    pub fn input_unwritten<R>(&mut self, input: impl FnOnce(&mut Client, Now) -> R) -> (R, u64) {
+        let result = input(&mut self.core, self.clock.now());
+        (result, self.core.lsn())
+    }
+
+    /// Whether change `lsn` is stored: `Some(Ok)` when written, `Some(Err)` when
+    /// storage failed before it was, `None` while its write is still to be done.
+    #[must_use]
+    pub fn stored(&self, lsn: u64) -> Option<Result<(), Error>> {
+        if self.core.written_lsn() >= lsn {
+            return Some(Ok(()));
+        }
+        self.core.unstored().map(|unstored| {
+            Err(Error::NotStored {
+                from_lsn: unstored.from_lsn,
+            })
+        })
+    }
+
+    /// Performs every write job due, here and now.
+    pub fn write_now(&mut self) {
+        while let Some(job) = self.core.poll_write() {
+            let result = self.write(&job);
+            self.written(job.id, result);
+        }
+    }
+
+    /// The next write job, for a driver whose writer runs elsewhere.
+    pub fn next_write(&mut self) -> Option<WriteJob> {
+        self.core.poll_write()
+    }
+
+    /// Performs write job `job` on the store (blocking I/O).
+    ///
+    /// # Errors
+    /// How the write failed.
+    pub fn write(&self, job: &WriteJob) -> Result<(), StorageFailure> {
+        self.store
+            .as_ref()
+            .map_or(Ok(()), |store| store.append(job))
+    }
+
+    /// Hands a write job's result to the core.
+    pub fn written(&mut self, id: authsync_core::WriteId, result: Result<(), StorageFailure>) {
+        let now = self.clock.now();
+        if self.core.handle_written(now, id, result).is_err() {
+            log::error!("authsync: {}: a write result for no write out", self.app_id);
+        }
+    }
+
+    /// Every event released so far, in order.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::iter::from_fn(|| self.core.poll_event()).collect()
+    }
+
+    /// The next step for the driver.
+    pub fn next_step(&mut self) -> Option<Step> {
+        self.core.poll_step()
+    }
+
+    /// When the core next needs its timeout handled.
+    #[must_use]
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.core
+            .poll_timeout()
+            .map(|wakeup| self.clock.instant_at(wakeup.at_mono_ms))
+    }
+
+    /// Hands the time to the core if one of its deadlines has passed; whether one had.
+    pub fn wake_if_due(&mut self) -> bool {
+        let now = self.clock.now();
+        let due = self
+            .core
+            .poll_timeout()
+            .is_some_and(|wakeup| wakeup.at_mono_ms <= now.mono_ms);
+        if due {
+            self.core.handle_timeout(now);
+            self.write_now();
+        }
+        due
+    }
+
+    /// Hands a request's outcome to the core.
+    pub fn answered(
+        &mut self,
+        id: RequestId,
+        result: Result<http::Response<Bytes>, TransportFailure>,
+    ) {
+        let now = self.clock.now();
+        let fed = match result {
+            Ok(response) => self.core.handle_response(now, id, response),
+            Err(failure) => self.core.handle_transport_failure(now, id, failure),
+        };
+        if let Err(e) = fed {
+            log::error!("authsync: {}: {e}", self.app_id);
+        }
+        self.write_now();
+    }
+
+    /// Hands a token provider's answer to the core (refused when the fetch ended).
+    pub fn token_answer(&mut self, id: FetchId, answer: TokenAnswer) {
+        let now = self.clock.now();
+        if self.core.handle_token_answer(now, id, answer).is_err() {
+            log::info!(
+                "authsync: {}: a token provider answered after its fetch ended; not used",
+                self.app_id
+            );
+        }
+        self.write_now();
+    }
+
+    /// Hands a sync's result to the core.
+    pub fn synced(&mut self, id: SyncId, result: Result<(), StorageFailure>) {
+        let now = self.clock.now();
+        if self.core.handle_synced(now, id, result).is_err() {
+            log::error!("authsync: {}: a sync result for no sync out", self.app_id);
+        }
+        self.write_now();
+    }
+
+    /// Hands a compaction's result to the core.
+    pub fn compacted(&mut self, job: &CompactJob, result: Result<u64, StorageFailure>) {
+        let now = self.clock.now();
+        if self.core.handle_compacted(now, job.id, result).is_err() {
+            log::error!(
+                "authsync: {}: a compaction result for none out",
+                self.app_id
+            );
+        }
+        self.write_now();
+    }
+
+    /// Ends the workspace's use of its store ([`Step::Finish`]): records whether the
+    /// run closed cleanly, and lets the directory go for another client.
+    pub fn finish(&mut self, clean: bool) {
+        if let Some(store) = self.store.take() {
+            store.close(clean);
+        }
+    }
+
+    /// Starts closing (see [`Client::handle_close`]).
+    pub fn close(&mut self) {
+        let now = self.clock.now();
+        self.core.handle_close(now);
+        self.write_now();
+    }
+
+    /// What is pending, and whether nothing more can be sent before `deadline`:
+    /// `driver_idle` says the driver holds no step it is still performing.
+    #[must_use]
+    pub fn report(&self, driver_idle: bool, deadline: Instant) -> PendingReport {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let horizon = self
+            .clock
+            .now()
+            .mono_ms
+            .saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
+        let outlook = self.core.outlook();
+        let totals = self.core.totals();
+        PendingReport {
+            pending_events: totals.pending(),
+            in_flight: outlook.in_flight,
+            settled: driver_idle && outlook.is_settled(horizon),
+            totals,
+        }
+    }
+}
