@@ -8,6 +8,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod demo;
+pub mod logging;
 pub mod output;
 pub mod run;
 pub mod token_command;

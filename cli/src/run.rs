@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub token_cmd: Option<String>,
     /// `--seed N`.
     pub seed: Option<u64>,
+    /// `--token-timeout MS`: how long the token command may run (default 30 s).
+    pub token_timeout: Option<Duration>,
+    /// `-v`: the library's log on stderr.
+    pub verbose: bool,
     /// The script's path; `-` for standard input.
     pub script: PathBuf,
 }
@@ -53,7 +57,8 @@ pub const HELP: &str = "\
 authsync run: run a JSON-lines scenario against an ingestion server
 
 usage: authsync run --endpoint URL --app-id ID [--jwt] [--env test|live]
-                    [--state-dir DIR] [--token-cmd CMD] [--seed N] SCRIPT
+                    [--state-dir DIR] [--token-cmd CMD] [--token-timeout MS]
+                    [--seed N] [-v] SCRIPT
 
 SCRIPT holds one operation per line (`-` reads standard input), run as read:
   {\"op\":\"track\",\"name\":\"...\",\"attrs\":{...}}   attrs may be left out
@@ -64,14 +69,20 @@ SCRIPT holds one operation per line (`-` reads standard input), run as read:
   {\"op\":\"settle\",\"timeout_ms\":N}  until nothing more can be sent
 Blank lines are skipped. At the end: flush, settle (10 s at most), exit 0.
 
-stdout: JSON lines: acked, auth_error, dropped, locked_out, error, and last summary.
+stdout: JSON lines: acked, auth_error, dropped, locked_out, error, ignored, storage,
+transport_failure, and last summary. A script line that is not valid JSON, has a
+duplicate key or a field its operation does not have, is longer than 1 MiB, or is not
+a known, well-formed operation ends the run: exit 2, the line named on stderr.
 --state-dir DIR   keep the state (queue, tokens, totals) across runs; without it,
                   the state lives in memory for this run
 --token-cmd CMD   run through `sh -c` on every listener notice about an identifier,
                   with AUTHSYNC_IDENTIFIER and AUTHSYNC_ERROR_CODE set; its trimmed
-                  stdout is passed in as that identifier's new token
+                  stdout is passed in as that identifier's new token; a command
+                  still running after --token-timeout (default 30000 ms) is killed
+                  with every process it started, and gives no token
 --seed N          the seed of a new state directory (an existing one keeps its own;
                   a different N is an error)
+-v                the library's log on stderr (or RUST_LOG=debug)
 exit status: 0 done; 2 bad options, bad script line (named on stderr) or seed
 mismatch; 1 the client could not start (state directory in use or unreadable)
 ";
@@ -92,6 +103,8 @@ pub fn parse_args(
     let mut parser = lexopt::Parser::from_args(args);
     let (mut endpoint, mut app_id, mut state_dir, mut token_cmd, mut seed, mut script) =
         (None, None, None, None, None, None);
+    let mut token_timeout = None;
+    let mut verbose = false;
     let mut jwt = false;
     let mut environment = Environment::Live;
     while let Some(arg) = parser.next().map_err(usage)? {
@@ -125,6 +138,11 @@ pub fn parse_args(
             Long("token-cmd") => {
                 token_cmd = Some(parser.value().map_err(usage)?.string().map_err(usage)?)
             }
+            Long("token-timeout") => {
+                let ms: u64 = parser.value().map_err(usage)?.parse().map_err(usage)?;
+                token_timeout = Some(Duration::from_millis(ms));
+            }
+            Short('v') | Long("verbose") => verbose = true,
             Long("seed") => {
                 seed = Some(
                     parser
@@ -147,6 +165,8 @@ pub fn parse_args(
         state_dir,
         token_cmd,
         seed,
+        token_timeout,
+        verbose,
         script: script.ok_or_else(|| missing("SCRIPT"))?,
     }))
 }
@@ -154,7 +174,10 @@ pub fn parse_args(
 /// `authsync run ARGS`, writing JSON lines to stdout and diagnostics to stderr.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match parse_args(args) {
-        Ok(Some(options)) => run(&options, &JsonLines::new(io::stdout())),
+        Ok(Some(options)) => {
+            crate::logging::init(options.verbose);
+            run(&options, &JsonLines::new(io::stdout()))
+        }
         Ok(None) => {
             print!("{HELP}");
             ExitCode::SUCCESS
@@ -212,6 +235,7 @@ pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
                 eprintln!("authsync run: script line {number}: {message}");
                 // No end-of-script flush: what was tracked stays pending in the state.
                 client.close(Duration::from_secs(2));
+                token_command::kill_all();
                 out.summary(client.totals());
                 return ExitCode::from(2);
             }
@@ -227,6 +251,7 @@ pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
     }
     let _ = client.flush_and_wait(FINAL_SETTLE);
     client.close(Duration::from_secs(2));
+    token_command::kill_all();
     out.summary(client.totals());
     ExitCode::SUCCESS
 }
@@ -254,6 +279,9 @@ fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {
     }
     if let Some(seed) = options.seed {
         workspace = workspace.seed(seed);
+    }
+    if let Some(timeout) = options.token_timeout {
+        workspace = workspace.token_timeout(timeout);
     }
     if let Some(command) = options.token_cmd.clone() {
         workspace = workspace.token_provider(authsync_blocking::provider(move |request| {

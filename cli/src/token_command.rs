@@ -6,12 +6,31 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use authsync_blocking::TokenRequest;
 
 /// How often a running command is checked for its end or its cancellation.
 const POLL: Duration = Duration::from_millis(10);
+
+/// The process groups of the commands running now, so that none outlives the run.
+static RUNNING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Kills every token command still running, with its process group: the run ends,
+/// and leaves none behind (section 5).
+pub fn kill_all() {
+    let running = std::mem::take(&mut *RUNNING.lock().unwrap_or_else(PoisonError::into_inner));
+    for group in running {
+        kill_group_of(group);
+    }
+}
+
+fn kill_group_of(group: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(group.cast_signed()) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
 
 /// Runs `command` for `request`; its trimmed stdout is the token. A failing command,
 /// empty output, or a cancelled fetch gives none (the core tells why).
@@ -33,6 +52,10 @@ pub fn run(command: &str, request: &TokenRequest) -> Option<String> {
             return None;
         }
     };
+    RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(child.id());
     // The output is read on a thread of its own: a command that fills the pipe would
     // otherwise never end.
     let stdout = child.stdout.take();
@@ -81,8 +104,10 @@ pub fn run(command: &str, request: &TokenRequest) -> Option<String> {
 
 /// Kills the command's process group (its children included), then reaps it.
 fn kill_group(child: &mut Child) {
-    if let Some(pid) = rustix::process::Pid::from_raw(child.id().cast_signed()) {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
+    kill_group_of(child.id());
+    RUNNING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|&group| group != child.id());
     let _ = child.wait();
 }

@@ -508,3 +508,170 @@ fn usage_errors_exit_2() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--token-cmd"));
 }
+
+/// Whether any process's command line holds `marker`.
+fn process_with(marker: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).contains(marker))
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn r2_a_token_command_that_hangs_or_forks_is_killed_at_its_timeout_and_the_run_ends() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    for (marker, command) in [
+        ("3123.25", "sleep 3123.25"),
+        ("3124.25", "sleep 3124.25 & sleep 3124.5; echo too-late"),
+    ] {
+        let started = std::time::Instant::now();
+        let run = run(
+            dir.path(),
+            &[
+                "--endpoint",
+                &server.url(),
+                "--app-id",
+                "app-cmd",
+                "--jwt",
+                "--token-cmd",
+                command,
+                "--token-timeout",
+                "300",
+            ],
+            &[
+                json!({"op":"identify","id":"alice"}),
+                json!({"op":"track","name":"e"}),
+                json!({"op":"flush"}),
+                json!({"op":"settle","timeout_ms":2000}),
+            ],
+        );
+        assert_eq!(run.status, 0, "{}", run.stderr);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(12),
+            "{command}: the run ends"
+        );
+        assert!(
+            run.stderr.contains("did not answer in time") || run.stderr.contains("did not finish"),
+            "{command}: {}",
+            run.stderr
+        );
+        assert!(
+            !process_with(marker),
+            "{command}: a process was left behind"
+        );
+        assert_eq!(run.summary()["pending"], 1);
+    }
+}
+
+#[test]
+fn ignored_operations_are_ignored_lines_with_their_reason() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = token("alice", &keys::rsa_a(), 1);
+    let jwt = run(
+        dir.path(),
+        &[
+            "--endpoint",
+            &server.url(),
+            "--app-id",
+            "app-ignored",
+            "--jwt",
+        ],
+        &[
+            json!({"op":"logout"}),
+            json!({"op":"identify","id":"alice"}),
+            json!({"op":"identify","id":"alice"}),
+            json!({"op":"token","token":alice,"identifier":"alice"}),
+            json!({"op":"token","token":alice,"identifier":"alice"}),
+        ],
+    );
+    assert_eq!(jwt.status, 0, "{}", jwt.stderr);
+    let ignored: Vec<(u64, &str)> = jwt
+        .events("ignored")
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ignored,
+        vec![
+            (1, "already_anonymous"),
+            (3, "already_identified"),
+            (5, "same_token")
+        ]
+    );
+    let live = run(
+        dir.path(),
+        &["--endpoint", &server.url(), "--app-id", "app-live"],
+        &[json!({"op":"token","token":alice,"identifier":"alice"})],
+    );
+    assert_eq!(live.events("ignored")[0]["reason"], "jwt_disabled");
+}
+
+#[test]
+fn d5_damage_found_at_open_is_a_storage_line_and_on_stderr_and_nothing_is_swallowed() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let args = |app: &str| {
+        vec![
+            "--endpoint".to_owned(),
+            server.url(),
+            "--app-id".to_owned(),
+            app.to_owned(),
+            "--state-dir".to_owned(),
+            state.display().to_string(),
+            "--seed".to_owned(),
+            "9".to_owned(),
+        ]
+    };
+    let tracks: Vec<Value> = (0..10)
+        .map(|i| json!({"op":"track","name":"e","attrs":{"i":i}}))
+        .collect();
+    let first_args = args("app-damage");
+    let first_args: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    let first = run(dir.path(), &first_args, &tracks);
+    assert_eq!(first.acked_events(), 10, "{}", first.stderr);
+    // Ten events acked, then one byte in the middle of the journal changed.
+    let journal = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("journal")
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&journal, bytes).unwrap();
+    let more: Vec<Value> = (0..30)
+        .map(|i| json!({"op":"track","name":"after","attrs":{"i":i}}))
+        .collect();
+    let second = run(dir.path(), &first_args, &more);
+    let storage = second.events("storage");
+    assert_eq!(storage.len(), 1, "{}", second.stdout);
+    assert!(
+        storage[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable"),
+        "{}",
+        second.stdout
+    );
+    assert!(second.stderr.contains("storage"), "{}", second.stderr);
+    // The 30 new events reach the server: no batch id of before was used again.
+    assert_eq!(second.acked_events(), 30, "{}", second.stdout);
+    assert!(
+        second
+            .events("acked")
+            .iter()
+            .all(|a| a["duplicate"] != true),
+        "{}",
+        second.stdout
+    );
+}

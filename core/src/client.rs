@@ -822,7 +822,9 @@ impl Client {
             return self.fetch_failed(identifier, FetchFailure::UserGone);
         }
         let known = self.state.tokens.get(&identifier);
-        if known.map(|t| &t.current) != token_at_start.as_ref() {
+        // R2a: the app passed a token since the fetch began (a token forgotten with its
+        // user's data, L2, supersedes nothing).
+        if known.is_some_and(|t| Some(&t.current) != token_at_start.as_ref()) {
             return self.fetch_failed(identifier, FetchFailure::Superseded);
         }
         let token = match Token::parse(text) {

@@ -119,14 +119,18 @@ impl fmt::Display for RecoveryReport {
             parts.push("nothing of the old state could be restored: a new install began".into());
         }
         if self.lost_records > 0 {
-            let seqs = self
-                .lost_seqs
-                .as_ref()
-                .map(|r| format!(" (seqs {}..={})", r.start(), r.end()))
-                .unwrap_or_default();
+            let events = match (&self.lost_seqs, self.lost_events) {
+                (Some(seqs), n) => format!(
+                    ", {n} of them tracked events (seqs {}..={})",
+                    seqs.start(),
+                    seqs.end()
+                ),
+                (None, 0) => String::new(),
+                (None, n) => format!(", {n} of them tracked events"),
+            };
             parts.push(format!(
-                "{} records lost, {} of them tracked events{seqs}",
-                self.lost_records, self.lost_events
+                "{} record(s) lost or not proven to belong{events}",
+                self.lost_records
             ));
         }
         if self.loss_unknown {
@@ -251,10 +255,14 @@ pub(crate) fn recover(
             configured: config.config.app_id.clone(),
         });
     }
+    // New appends go to a segment of their own, after every segment the store holds
+    // and never below the first one the snapshot leaves to the journal (the
+    // compaction that wrote it may have removed every segment).
     let next_segment = stored
         .segments
         .iter()
         .map(|s| s.number + 1)
+        .chain([first_segment, 1])
         .max()
         .unwrap_or(1);
     let live: Vec<&StoredSegment> = stored

@@ -207,6 +207,9 @@ struct Broken {
     attempts: u32,
     /// When the next rewrite is due, monotonic; `None` while one runs.
     retry_at_mono_ms: Option<u64>,
+    /// A rewrite after damage found at open, not a failure: its success is nothing
+    /// to tell.
+    after_damage: bool,
 }
 
 /// The journal's pipeline: records encoded and not yet written, jobs out, what is
@@ -314,6 +317,7 @@ impl Journal {
             self.broken = Some(Broken {
                 attempts: 0,
                 retry_at_mono_ms: Some(0),
+                after_damage: true,
             });
         }
     }
@@ -405,6 +409,7 @@ impl Journal {
         self.broken = Some(Broken {
             attempts,
             retry_at_mono_ms: Some(now_mono_ms.saturating_add(retry_delay_ms(attempts))),
+            after_damage: false,
         });
         Confirmed::Failed {
             failure,
@@ -465,11 +470,13 @@ impl Journal {
                 if self.written_lsn > self.synced_lsn {
                     self.unsynced_since_mono_ms.get_or_insert(now_mono_ms);
                 }
-                if heal {
-                    self.broken = None;
-                    Confirmed::Resumed
-                } else {
-                    Confirmed::Quietly
+                match self.broken.take() {
+                    Some(broken) if heal && !broken.after_damage => Confirmed::Resumed,
+                    broken if !heal => {
+                        self.broken = broken;
+                        Confirmed::Quietly
+                    }
+                    _ => Confirmed::Quietly,
                 }
             }
             Err(failure) if heal => self.fail(failure, now_mono_ms),

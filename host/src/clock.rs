@@ -10,7 +10,7 @@ use authsync_core::Now;
 /// Reads both clocks.
 ///
 /// ```
-/// let clock = authsync_host::clock::SystemClock::new();
+/// let clock = authsync_host::SystemClock::new();
 /// let now = clock.now();
 /// assert!(now.unix_ms > 1_600_000_000_000);
 /// assert!(clock.instant_at(now.mono_ms) <= std::time::Instant::now());

@@ -159,6 +159,12 @@ impl SimulatedDisk {
         state.fail_from = Some((from, fault));
     }
 
+    /// Makes operation number `at` and every one after it fail with `fault` (the
+    /// machine stopped writing there), until [`SimulatedDisk::heal`].
+    pub fn fail_operation_and_all_after(&self, at: usize, fault: Fault) {
+        self.lock().fail_from = Some((at, fault));
+    }
+
     /// Operations succeed again.
     pub fn heal(&self) {
         let mut state = self.lock();
@@ -193,6 +199,19 @@ impl SimulatedDisk {
         let state = self.lock();
         let node = state.dirs.get(dir)?.names.get(name)?;
         state.nodes.get(node).map(|n| n.data.clone())
+    }
+
+    /// The bytes of file `name` in directory `dir` that a power loss now would keep:
+    /// `None` when the file itself would be gone.
+    #[must_use]
+    pub fn durable_contents(&self, dir: &Path, name: &str) -> Option<Vec<u8>> {
+        let state = self.lock();
+        let node = state.dirs.get(dir)?.durable_names.get(name)?;
+        let node = state.nodes.get(node)?;
+        Some(match &node.durable_data {
+            Some(data) => data.clone(),
+            None => node.data[..node.durable_len.min(node.data.len())].to_vec(),
+        })
     }
 
     /// Replaces file `name` of directory `dir` with `bytes` (damage from outside:

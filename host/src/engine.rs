@@ -4,6 +4,7 @@
 //! core's. What is left to a driver is how it waits and runs things at once (threads,
 //! tasks).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -62,6 +63,8 @@ pub struct Engine {
     clock: SystemClock,
     listeners: Listeners,
     app_id: String,
+    /// Steps the core handed out while the store was rewritten at open.
+    held: VecDeque<Step>,
 }
 
 impl Engine {
@@ -120,12 +123,40 @@ impl Engine {
             store,
             clock,
             listeners,
+            held: VecDeque::new(),
         };
+        engine.rewrite_before_start();
         if session_on_launch {
             engine.core.handle_session_start(now);
         }
         engine.write_now();
         Ok((engine, DriverParts { provider, http }))
+    }
+
+    /// After damage the core rewrites the whole store first (D5): done here, before
+    /// the app's first input, which would otherwise find its change not yet stored.
+    /// Other steps handed out meanwhile are kept, in order, for the driver.
+    fn rewrite_before_start(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        while self.core.is_storage_broken() {
+            let Some(step) = self.core.poll_step() else {
+                return;
+            };
+            match step {
+                Step::Compact(job) => {
+                    let result = store.compact(&job);
+                    let failed = result.is_err();
+                    self.compacted(&job, result);
+                    if failed {
+                        // The driver tries again after the core's backoff.
+                        return;
+                    }
+                }
+                other => self.held.push_back(other),
+            }
+        }
     }
 
     /// The workspace's app id.
@@ -246,7 +277,7 @@ impl Engine {
 
     /// The next step for the driver.
     pub fn next_step(&mut self) -> Option<Step> {
-        self.core.poll_step()
+        self.held.pop_front().or_else(|| self.core.poll_step())
     }
 
     /// When the core next needs its timeout handled.

@@ -69,3 +69,24 @@ pub enum Error {
     #[error("the client was shut down")]
     ShutDown,
 }
+
+impl Error {
+    /// `Ok` when the call took effect though its change is not stored yet
+    /// ([`Error::NotStored`]): a caller that goes on to wait for the workspace to
+    /// settle waits all the same; any other error stays.
+    ///
+    /// ```
+    /// use authsync_host::Error;
+    /// assert!(Error::NotStored { from_lsn: 3 }.taken().is_ok());
+    /// assert!(Error::ShutDown.taken().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// Every error but [`Error::NotStored`].
+    pub fn taken(self) -> Result<(), Self> {
+        match self {
+            Self::NotStored { .. } => Ok(()),
+            other => Err(other),
+        }
+    }
+}

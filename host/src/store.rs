@@ -193,6 +193,9 @@ impl StateDir {
             });
         }
         segments.sort_by_key(|s| s.number);
+        if matches!(previous_run, PreviousRun::Unclean(_)) {
+            dir.sync().map_err(io_error("sync the directory"))?;
+        }
         lock.replace(running_marker(fsync).as_bytes())
             .map_err(io_error("mark the directory in use"))?;
         let store = Self {
@@ -264,13 +267,14 @@ impl StateDir {
                 .collect();
             (files, std::mem::take(&mut segments.directory_unsynced))
         };
-        for file in files {
-            file.sync().map_err(failure)?;
+        let synced = files
+            .iter()
+            .try_for_each(|file| file.sync())
+            .and_then(|()| if directory { self.dir.sync() } else { Ok(()) });
+        if synced.is_err() && directory {
+            self.segments().directory_unsynced = true;
         }
-        if directory {
-            self.dir.sync().map_err(failure)?;
-        }
-        Ok(())
+        synced.map_err(failure)
     }
 
     /// Carries out a compaction: the snapshot written to a temporary file, synced,

@@ -150,7 +150,7 @@ impl Workspace {
     /// # Errors
     /// As [`Workspace::flush`].
     pub async fn flush_and_wait(&self, timeout: Duration) -> Result<PendingReport, Error> {
-        self.flush().await?;
+        self.flush().await.or_else(Error::taken)?;
         Ok(self.shared.wait_settled(timeout).await)
     }
 

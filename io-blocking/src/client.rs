@@ -12,6 +12,7 @@ use authsync_host::{
 use serde::Serialize;
 
 use crate::provider::WorkspaceOptions;
+use crate::transport::HttpTransport;
 use crate::workspace::Shared;
 
 /// One workspace (W1): its own core, state directory, listeners and driver thread.
@@ -136,7 +137,7 @@ impl Workspace {
     /// # Errors
     /// As [`Workspace::flush`].
     pub fn flush_and_wait(&self, timeout: Duration) -> Result<PendingReport, Error> {
-        self.flush()?;
+        self.flush().or_else(Error::taken)?;
         Ok(self.shared.wait_settled(timeout))
     }
 
@@ -263,8 +264,20 @@ impl Client {
     /// # Errors
     /// [`StartError`] when the configuration is invalid or the state cannot be opened.
     pub fn start(default: WorkspaceOptions) -> Result<Self, StartError> {
+        Self::start_with_transport(default, None)
+    }
+
+    /// Like [`Client::start`], sending the default workspace's requests with
+    /// `transport` (the app's own HTTP stack) instead of ureq; `None` is ureq.
+    ///
+    /// # Errors
+    /// As [`Client::start`].
+    pub fn start_with_transport(
+        default: WorkspaceOptions,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Self, StartError> {
         let default = Workspace {
-            shared: Shared::start(default)?,
+            shared: Shared::start(default, transport)?,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -283,7 +296,7 @@ impl Client {
             return Err(StartError::DuplicateWorkspace(options.app_id().to_owned()));
         }
         let workspace = Workspace {
-            shared: Shared::start(options)?,
+            shared: Shared::start(options, None)?,
         };
         if let Err(duplicate) = self.inner.workspaces.insert(workspace.clone()) {
             // Another thread added the same app id meanwhile.

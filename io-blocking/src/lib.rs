@@ -57,6 +57,7 @@ pub use authsync_host::{
 };
 pub use client::{Client, Workspace};
 pub use provider::{TokenProvider, WorkspaceOptions, provider};
+pub use transport::HttpTransport;
 
 /// A token's `exp` claim (Unix seconds), read without verifying it: what the seed asks
 /// an app to check at launch before deciding to fetch a new token.

@@ -1,20 +1,48 @@
-//! HTTP with ureq: moves a request's bytes to the server and the answer's bytes back.
-//! It classifies how a request failed (connect, timeout, reset) and decides nothing
-//! else: what a status means is the core's.
+//! HTTP: the [`HttpTransport`] a workspace sends its requests with, ureq's by default
+//! or one the app supplies (its platform's own stack). It moves a request's bytes to
+//! the server and the answer's bytes back, says how a request failed, and decides
+//! nothing else: what a status means is the core's.
 
 use std::io::Read;
 
-use authsync_core::{Request, TransportFailure};
+use authsync_core::TransportFailure;
 use bytes::Bytes;
 
 use authsync_host::{HttpOptions, failure_of_io};
 
-pub(crate) struct Transport {
+/// Sends one request and returns the server's answer, or how it failed without one.
+/// Called on the workspace's sender thread, one request at a time.
+///
+/// ```
+/// use authsync_blocking::{HttpTransport, TransportFailure};
+/// use bytes::Bytes;
+///
+/// struct Offline;
+/// impl HttpTransport for Offline {
+///     fn send(&self, _: http::Request<Bytes>) -> Result<http::Response<Bytes>, TransportFailure> {
+///         Err(TransportFailure::Connect)
+///     }
+/// }
+/// # let _: &dyn HttpTransport = &Offline;
+/// ```
+pub trait HttpTransport: Send + Sync {
+    /// Sends `request`.
+    ///
+    /// # Errors
+    /// How it failed, when no answer came.
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportFailure>;
+}
+
+/// ureq's transport, with the workspace's timeouts and response limit.
+pub(crate) struct Ureq {
     agent: ureq::Agent,
     max_response_bytes: u64,
 }
 
-impl Transport {
+impl Ureq {
     pub(crate) fn new(options: HttpOptions) -> Self {
         let phase = Some(options.request_timeout);
         // Per-phase timeouts, not a global one: with a global (or resolve) timeout ureq
@@ -39,13 +67,15 @@ impl Transport {
             max_response_bytes: options.max_response_bytes,
         }
     }
+}
 
+impl HttpTransport for Ureq {
     /// Sends `request`; keeps at most the configured number of response bytes.
-    pub(crate) fn send(
+    fn send(
         &self,
-        request: &Request,
+        request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, TransportFailure> {
-        let outgoing = request.to_http().map(|body| body.to_vec());
+        let outgoing = request.map(|body| body.to_vec());
         let response = self.agent.run(outgoing).map_err(failure_kind)?;
         let (parts, mut body) = response.into_parts();
         let mut bytes = Vec::new();

@@ -14,7 +14,7 @@ use authsync_core::{Client as Core, FetchId, Now, Request, Step, TokenAnswer, Wa
 use authsync_host::{Cancellation, Engine, Error, PendingReport, StartError, TokenRequest};
 
 use crate::provider::{TokenProvider, WorkspaceOptions};
-use crate::transport::Transport;
+use crate::transport::{HttpTransport, Ureq};
 
 struct Inner {
     engine: Engine,
@@ -41,7 +41,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn start(options: WorkspaceOptions) -> Result<Arc<Self>, StartError> {
+    pub(crate) fn start(
+        options: WorkspaceOptions,
+        transport: Option<Arc<dyn HttpTransport>>,
+    ) -> Result<Arc<Self>, StartError> {
         let (engine, parts) = Engine::open(options)?;
         let shared = Arc::new(Self {
             app_id: engine.app_id().to_owned(),
@@ -58,7 +61,7 @@ impl Shared {
             progress: Condvar::new(),
             provider: parts.provider,
         });
-        let transport = Transport::new(parts.http);
+        let transport = transport.unwrap_or_else(|| Arc::new(Ureq::new(parts.http)));
         let (driver, sender) = (Arc::clone(&shared), Arc::clone(&shared));
         let name = format!("authsync-{}", shared.app_id);
         thread::Builder::new()
@@ -66,7 +69,7 @@ impl Shared {
             .spawn(move || driver.drive())?;
         thread::Builder::new()
             .name(format!("{name}-http"))
-            .spawn(move || sender.send_loop(&transport))?;
+            .spawn(move || sender.send_loop(&*transport))?;
         Ok(shared)
     }
 
@@ -225,7 +228,7 @@ impl Shared {
     }
 
     /// The sender thread: one request at a time (the core never hands out two).
-    fn send_loop(&self, transport: &Transport) {
+    fn send_loop(&self, transport: &dyn HttpTransport) {
         let mut inner = self.lock();
         loop {
             if inner.exited {
@@ -237,7 +240,7 @@ impl Shared {
             };
             inner.busy += 1;
             drop(inner);
-            let result = transport.send(&request);
+            let result = transport.send(request.to_http());
             inner = self.lock();
             inner.engine.answered(request.id, result);
             inner.busy -= 1;

@@ -386,3 +386,108 @@ fn d5_an_empty_store_is_a_new_install_and_nothing_to_report() {
     assert_eq!(client.totals().tracked, 0);
     let _ = Now::new(0, 0);
 }
+
+#[test]
+fn d5_after_damage_new_events_are_sent_with_a_periodic_fsync() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Every(std::time::Duration::from_millis(100)),
+        ..StoragePolicy::default()
+    };
+    let mut h = Harness::new(config().with_storage(Storage::Durable(policy)));
+    for i in 0..10 {
+        h.track(&format!("e{i}"));
+    }
+    h.flush();
+    h.ok();
+    h.advance(100);
+    let mut journal = h.store.journal();
+    let middle = journal.len() / 2;
+    journal[middle] ^= 0x55;
+    let (client, report) = recover(&h, one_segment(journal));
+    assert!(!report.is_clean());
+    let mut after = Harness::around_client(client, h.config.clone(), h.now);
+    after.drain();
+    for i in 0..5 {
+        after.track(&format!("after{i}"));
+    }
+    let seen = after.flush();
+    assert!(
+        seen.iter()
+            .any(|s| matches!(s, Seen::Send { events: 5, .. })),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn d4_a_seal_written_while_a_sync_is_out_gets_a_sync_of_its_own() {
+    use authsync_core::Step;
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Every(std::time::Duration::from_millis(100)),
+        ..StoragePolicy::default()
+    };
+    let config = config().with_storage(Storage::Durable(policy));
+    let mut client = Client::new(config, Now::new(0, 0)).unwrap();
+    let write = |client: &mut Client, now: Now| {
+        while let Some(job) = client.poll_write() {
+            client.handle_written(now, job.id, Ok(())).unwrap();
+        }
+    };
+    write(&mut client, Now::new(0, 0));
+    let _ = client
+        .handle_track(Now::new(0, 0), "e", &serde_json::json!({}))
+        .unwrap();
+    write(&mut client, Now::new(0, 0));
+    client.handle_timeout(Now::new(100, 100));
+    let Some(Step::Sync(out)) = client.poll_step() else {
+        panic!("the periodic sync")
+    };
+    // The app flushes while that sync is out.
+    client.handle_flush(Now::new(101, 101));
+    write(&mut client, Now::new(101, 101));
+    assert!(client.poll_step().is_none(), "one sync at a time");
+    client
+        .handle_synced(Now::new(102, 102), out.id, Ok(()))
+        .unwrap();
+    let Some(Step::Sync(next)) = client.poll_step() else {
+        panic!("a sync for the seal")
+    };
+    client
+        .handle_synced(Now::new(103, 103), next.id, Ok(()))
+        .unwrap();
+    assert!(matches!(client.poll_step(), Some(Step::Send(_))));
+}
+
+#[test]
+fn d2_after_a_compaction_removed_every_segment_a_restart_writes_where_the_snapshot_looks() {
+    let policy = StoragePolicy {
+        fsync: FsyncPolicy::Always,
+        compact_after_bytes: 300,
+    };
+    let mut h = Harness::new(
+        config()
+            .with_storage(Storage::Durable(policy))
+            .with_batch_limits(1, 128 * 1024),
+    );
+    h.track("e0");
+    h.ok();
+    h.track_n(3);
+    assert!(h.store.snapshot.is_some(), "a compaction ran");
+    // A compaction whose snapshot covers everything, and no segment left.
+    h.store.snapshot = Some(h.client.snapshot().as_bytes().to_vec());
+    let first = h.client.snapshot().first_segment();
+    h.store.segments.clear();
+    let mut restarted = h.restarted();
+    restarted.drain();
+    restarted.track("e1");
+    assert!(
+        restarted.store.segments.keys().all(|&n| n >= first),
+        "segment {:?} is below the snapshot's first segment {first}",
+        restarted.store.segments.keys().collect::<Vec<_>>()
+    );
+    assert!(first > 1);
+    assert_eq!(
+        restarted.restored().totals().tracked,
+        5,
+        "the new event is read back"
+    );
+}

@@ -200,6 +200,21 @@ pub enum Input {
     Wait(Wait),
     /// Kill the process and restore the client from its snapshot and journal (D2).
     Restart,
+    /// The token provider answers its fetch for this user (R2).
+    Answer(User, AnswerChoice),
+}
+
+/// What a token provider answers (R2).
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AnswerChoice {
+    /// A token never passed before.
+    Fresh,
+    /// The token the server last rejected for the user (R2c).
+    Rejected,
+    /// The user's newest token again.
+    Same,
+    /// No token.
+    NoToken,
 }
 
 /// Which inputs a test draws from.
@@ -214,16 +229,18 @@ pub enum Breadth {
 }
 
 /// The inputs that make sense in a state: answers only while a request is in flight,
-/// `Again` and `Rejected` tokens only when the user has one.
+/// `Again` and `Rejected` tokens only when the user has one, a provider's answer only
+/// while it is asked.
 ///
-/// `in_flight`, `has_token` and `has_rejected` describe the model's state (see
-/// [`crate::model::Model::inputs`]).
+/// `in_flight`, `has_token`, `has_rejected` and `fetching` describe the model's state
+/// (see [`crate::model::Model::inputs`]).
 #[must_use]
 pub fn inputs(
     breadth: Breadth,
     in_flight: bool,
     has_token: impl Fn(User) -> bool,
     has_rejected: impl Fn(User) -> bool,
+    fetching: impl Fn(User) -> bool,
 ) -> Vec<Input> {
     let mut all = vec![Input::Track];
     all.extend(User::ALL.map(Input::Identify));
@@ -255,6 +272,16 @@ pub fn inputs(
                 Input::Reply(Reply::Unauthorized(Code401::InvalidSignature)),
                 Input::Reply(Reply::Unauthorized(Code401::Unreadable)),
             ]),
+        }
+    }
+    for user in User::ALL.into_iter().filter(|&u| fetching(u)) {
+        all.push(Input::Answer(user, AnswerChoice::Fresh));
+        all.push(Input::Answer(user, AnswerChoice::NoToken));
+        if breadth == Breadth::Full {
+            all.push(Input::Answer(user, AnswerChoice::Same));
+            if has_rejected(user) {
+                all.push(Input::Answer(user, AnswerChoice::Rejected));
+            }
         }
     }
     all.extend([
@@ -315,4 +342,6 @@ pub enum Step {
     Wait(Wait),
     /// Kill the process and restore the client.
     Restart,
+    /// The provider's answer to the fetch for this user: a token, or none (R2).
+    Answer(User, Option<TokenName>),
 }

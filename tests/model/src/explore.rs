@@ -152,7 +152,7 @@ fn check_new_state(
             at: parent.steps().len(),
         }));
     }
-    if child.sim.in_flight().is_none() {
+    if child.sim.in_flight().is_none() && !child.sim.fetching() {
         let (twin, actions) = child
             .sim
             .restored_twin()

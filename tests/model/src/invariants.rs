@@ -257,7 +257,10 @@ impl Ledger {
                 // Tracking does not change the current user: it owns the event.
                 self.count_pending(&client.current_user().clone(), 1);
             }
-            (Step::PassToken(token), CallResult::Outcome(Outcome::Applied)) => {
+            (
+                Step::PassToken(token) | Step::Answer(_, Some(token)),
+                CallResult::Outcome(Outcome::Applied),
+            ) => {
                 self.newest_token[token.user.index()] = Some(token);
                 self.rejected_since_passed.retain(|t| *t != token);
             }

@@ -26,5 +26,6 @@ pub mod model;
 pub mod observe;
 pub mod scenario;
 pub mod sim;
+pub mod storage;
 
 pub use scenario::run_scenario;

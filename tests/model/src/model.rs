@@ -17,8 +17,11 @@
 
 use authsync_core::{DropReason, IgnoredBecause, Outcome, WakeReason};
 
-use crate::alphabet::{Breadth, Input, RETRY_AFTER_S, Reply, Step, TokenChoice, TokenName, User};
+use crate::alphabet::{
+    AnswerChoice, Breadth, Input, RETRY_AFTER_S, Reply, Step, TokenChoice, TokenName, User,
+};
 use crate::observe::{Happening, Predicted};
+use crate::sim::FETCH_TIMEOUT_MS;
 
 /// The refresh-ahead window (R1): the core's default, 60 s.
 pub const REFRESH_AHEAD_MS: i64 = 60_000;
@@ -225,6 +228,20 @@ pub struct Model {
     pub acked: u64,
     /// Events dropped.
     pub dropped: u64,
+    /// Token fetches running (R2), in the order they began.
+    pub fetching: Vec<Fetch>,
+}
+
+/// A token fetch the provider has not answered (R2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fetch {
+    /// For whom.
+    pub user: User,
+    /// The user's newest token when it began (R2a: a token the app passes meanwhile
+    /// wins).
+    pub token_at_start: Option<TokenName>,
+    /// When it began, ms since the start.
+    pub started_ms: u64,
 }
 
 impl Model {
@@ -252,6 +269,7 @@ impl Model {
             tracked: 0,
             acked: 0,
             dropped: 0,
+            fetching: Vec::new(),
         }
     }
 
@@ -299,7 +317,13 @@ impl Model {
             })
             .min()
             .map(|at| (at, WakeReason::RefreshAhead));
-        [flush, backoff, refresh]
+        let fetch = self
+            .fetching
+            .iter()
+            .map(|f| f.started_ms + FETCH_TIMEOUT_MS)
+            .min()
+            .map(|at| (at, WakeReason::TokenFetchTimeout));
+        [flush, backoff, refresh, fetch]
             .into_iter()
             .flatten()
             .reduce(|earliest, next| if next.0 < earliest.0 { next } else { earliest })
@@ -313,6 +337,7 @@ impl Model {
             self.in_flight.is_some(),
             |u| self.tokens[u.index()].is_some(),
             |u| self.tokens[u.index()].is_some_and(|t| t.rejected.is_some()),
+            |u| self.fetching.iter().any(|f| f.user == u),
         )
     }
 
@@ -345,6 +370,26 @@ impl Model {
             Input::StaleReply => Step::StaleReply,
             Input::Wait(wait) => Step::Wait(wait),
             Input::Restart => Step::Restart,
+            Input::Answer(user, choice) => {
+                let record = self.tokens[user.index()];
+                let known = match choice {
+                    AnswerChoice::Same => record.map(|r| r.newest),
+                    AnswerChoice::Rejected => record.and_then(|r| r.rejected),
+                    AnswerChoice::Fresh => None,
+                    AnswerChoice::NoToken => return Step::Answer(user, None),
+                };
+                Step::Answer(
+                    user,
+                    Some(known.unwrap_or_else(|| {
+                        self.minted[user.index()] += 1;
+                        TokenName {
+                            user,
+                            serial: self.minted[user.index()],
+                            expired: false,
+                        }
+                    })),
+                )
+            }
         }
     }
 
@@ -407,17 +452,107 @@ impl Model {
             Step::Restart => {
                 // The process died: its request will never be answered. Everything
                 // durable survives (D2); the restored client decides afresh what to send.
+                // Token fetches are not durable: the new process asks again.
                 self.in_flight = None;
+                self.fetching.clear();
                 Expected::Nothing
+            }
+            Step::Answer(user, token) => {
+                Expected::Outcome(self.answer_fetch(user, token, &mut out))
             }
         };
         self.run_timers();
         self.review(&mut out);
+        self.ask_provider(&mut out);
+        self.expire_fetches(&mut out);
         Prediction {
             happenings: out,
             expected,
             backoff_bounds,
         }
+    }
+
+    /// R2: every notice that names a user asks the provider, once at a time per user;
+    /// with JWT disabled no token can be passed, so none is asked.
+    fn ask_provider(&mut self, out: &mut Vec<Predicted>) {
+        if !self.settings.jwt {
+            return;
+        }
+        let named: Vec<User> = out
+            .iter()
+            .filter_map(|h| match h {
+                Happening::Notified {
+                    identifier: Some(user),
+                    ..
+                } => Some(*user),
+                _ => None,
+            })
+            .collect();
+        for user in named {
+            if self.fetching.iter().any(|f| f.user == user) {
+                continue;
+            }
+            self.fetching.push(Fetch {
+                user,
+                token_at_start: self.tokens[user.index()].map(|t| t.newest),
+                started_ms: self.now_ms,
+            });
+            out.push(Happening::Fetch { user });
+        }
+    }
+
+    /// R2: a fetch not answered within its timeout gives no token and is stopped.
+    fn expire_fetches(&mut self, out: &mut Vec<Predicted>) {
+        let now = self.now_ms;
+        let (expired, running): (Vec<Fetch>, Vec<Fetch>) = self
+            .fetching
+            .iter()
+            .partition(|f| f.started_ms + FETCH_TIMEOUT_MS <= now);
+        self.fetching = running;
+        for fetch in expired {
+            out.push(Happening::FetchFailed {
+                user: fetch.user,
+                reason: "TimedOut".to_owned(),
+            });
+            out.push(Happening::CancelFetch);
+        }
+    }
+
+    /// R2a-R2d: what the provider's answer means.
+    fn answer_fetch(
+        &mut self,
+        user: User,
+        token: Option<TokenName>,
+        out: &mut Vec<Predicted>,
+    ) -> Outcome {
+        let Some(at) = self.fetching.iter().position(|f| f.user == user) else {
+            return Outcome::Ignored(IgnoredBecause::NoUsableToken);
+        };
+        let fetch = self.fetching.remove(at);
+        let record = self.tokens[user.index()];
+        let (reason, because) = match token {
+            None => ("NoToken", IgnoredBecause::NoUsableToken),
+            Some(_)
+                if self.current != Party::User(user) && !self.has_pending(Party::User(user)) =>
+            {
+                ("UserGone", IgnoredBecause::UserGone)
+            }
+            Some(_) if record.is_some_and(|r| Some(r.newest) != fetch.token_at_start) => {
+                ("Superseded", IgnoredBecause::Superseded)
+            }
+            Some(t) if record.is_some_and(|r| r.rejected == Some(t)) => {
+                ("Rejected", IgnoredBecause::RejectedToken)
+            }
+            Some(t) if record.is_some_and(|r| r.newest == t) => {
+                ("Unchanged", IgnoredBecause::SameToken)
+            }
+            Some(t) => return self.pass_token(t),
+        };
+        out.push(Happening::FetchFailed {
+            user,
+            reason: reason.to_owned(),
+        });
+        Outcome::Ignored(because)
     }
 
     /// S1, S3, D3.

@@ -58,6 +58,20 @@ pub enum Happening<O, B> {
     },
     /// A lockout began (A3).
     LockedOut,
+    /// The token provider is asked for a token for this user (R2).
+    Fetch {
+        /// For whom.
+        user: User,
+    },
+    /// A fetch is stopped (R2: its timeout passed).
+    CancelFetch,
+    /// A fetch gave nothing usable (R2), for this reason (`FetchFailure`'s name).
+    FetchFailed {
+        /// For whom.
+        user: User,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What the core did, as a user sees it.
@@ -167,6 +181,16 @@ pub fn observe(action: &Action) -> Result<Option<Observed>, Unreadable> {
             events: ack.events as u64,
         },
         Action::LockedOut => Happening::LockedOut,
+        Action::Fetch(identifier) => Happening::Fetch {
+            user: User::from_identifier(identifier)
+                .ok_or_else(|| Unreadable::Identifier(identifier.clone()))?,
+        },
+        Action::CancelFetch => Happening::CancelFetch,
+        Action::FetchFailed(identifier, reason) => Happening::FetchFailed {
+            user: User::from_identifier(identifier)
+                .ok_or_else(|| Unreadable::Identifier(identifier.clone()))?,
+            reason: reason.clone(),
+        },
     };
     Ok(Some(happening))
 }
@@ -328,6 +352,12 @@ impl Correspondence {
                 owner: owner(self, party)?,
             },
             Happening::LockedOut => Happening::LockedOut,
+            Happening::Fetch { user } => Happening::Fetch { user: *user },
+            Happening::CancelFetch => Happening::CancelFetch,
+            Happening::FetchFailed { user, reason } => Happening::FetchFailed {
+                user: *user,
+                reason: reason.clone(),
+            },
         })
     }
 }

@@ -149,6 +149,13 @@ impl Runner {
     /// # Errors
     /// A [`Failure`] on any disagreement or broken invariant.
     pub fn input(&mut self, input: Input) -> Result<(), Failure> {
+        // The generator's model may still see a fetch this one ended (a backoff it
+        // could not know): an answer to no fetch is no input at all.
+        if let Input::Answer(user, _) = input
+            && !self.model.fetching.iter().any(|f| f.user == user)
+        {
+            return Ok(());
+        }
         let step = self.model.resolve(input);
         self.step(step)
     }
@@ -280,7 +287,10 @@ impl Runner {
                     index - 1
                 )));
             }
-        } else if self.fork_at.is_some_and(|at| index > at) && self.sim.in_flight().is_none() {
+        } else if self.fork_at.is_some_and(|at| index > at)
+            && self.sim.in_flight().is_none()
+            && !self.sim.fetching()
+        {
             let (sim, first_actions) = self.sim.restored_twin().map_err(changed)?;
             if !first_actions.is_empty() {
                 return Err(changed(format!(

@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 
 use authsync_core::{
-    AckNotice, AuthNotice, Client, Config, DropNotice, Event, FsyncPolicy, Now, Outcome,
-    PreviousRun, Request, RequestId, Snapshot, Step as CoreStep, Storage, StoragePolicy,
-    StoredSegment, StoredState, TransportFailure, WakeReason,
+    AckNotice, AuthNotice, Client, Config, DropNotice, Event, FetchFailure, FetchId, FsyncPolicy,
+    Now, Outcome, PreviousRun, Request, RequestId, Snapshot, Step as CoreStep, Storage,
+    StoragePolicy, StoredSegment, StoredState, TokenAnswer, TransportFailure, WakeReason,
 };
 use bytes::Bytes;
 
@@ -50,6 +50,17 @@ pub fn config(settings: &Settings) -> Config {
             fsync: FsyncPolicy::Always,
             ..StoragePolicy::default()
         }))
+        .with_token_provider(std::time::Duration::from_millis(FETCH_TIMEOUT_MS))
+}
+
+/// How long the simulated token provider may take (R2's default).
+pub const FETCH_TIMEOUT_MS: u64 = 30_000;
+
+/// The name of a fetch failure's kind, as the model predicts it.
+#[must_use]
+pub fn fetch_failure_name(reason: &FetchFailure) -> String {
+    let shown = format!("{reason:?}");
+    shown.split('(').next().unwrap_or_default().to_owned()
 }
 
 /// The JWS string of an abstract token: a real base64url JSON payload with `sub` and
@@ -134,6 +145,12 @@ pub enum Action {
     LockedOut,
     /// A compaction, into a snapshot at this lsn.
     Compacted(u64),
+    /// The token provider is asked for a token for this identifier (R2).
+    Fetch(String),
+    /// A fetch is stopped (R2).
+    CancelFetch,
+    /// A fetch gave nothing usable: for this identifier, for this reason (R2).
+    FetchFailed(String, String),
     /// Anything else the core handed out (the observers' timeline), as text.
     Other(String),
 }
@@ -184,6 +201,8 @@ pub struct Sim {
     /// The snapshot of the last compaction.
     base: Option<Snapshot>,
     in_flight: Option<Request>,
+    /// Token fetches running, by identifier (R2).
+    fetches: BTreeMap<String, FetchId>,
     log: Option<Vec<Action>>,
 }
 
@@ -212,6 +231,7 @@ impl Sim {
             journal: BTreeMap::new(),
             base: None,
             in_flight: None,
+            fetches: BTreeMap::new(),
             log: keep_log.then(Vec::new),
         };
         sim.drain();
@@ -238,6 +258,12 @@ impl Sim {
     #[must_use]
     pub const fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Whether a token fetch runs (R2): runtime state a restored client does not have.
+    #[must_use]
+    pub fn fetching(&self) -> bool {
+        !self.fetches.is_empty()
     }
 
     /// The request in flight, as the driver knows it.
@@ -354,11 +380,25 @@ impl Sim {
                 self.client.handle_timeout(self.now());
                 CallResult::Nothing
             }
+            Step::Answer(user, token) => match self.fetches.remove(user.identifier()) {
+                Some(id) => {
+                    let answer = token.map_or(TokenAnswer::NoToken, |t| {
+                        TokenAnswer::Token(token_string(t))
+                    });
+                    match self.client.handle_token_answer(now, id, answer) {
+                        Ok(outcome) => CallResult::Outcome(outcome),
+                        Err(e) => CallResult::Failed(e.to_string()),
+                    }
+                }
+                None => CallResult::Failed(format!("no fetch runs for {user:?}")),
+            },
             Step::Restart => match self.restore() {
                 Ok(restored) => {
                     let before = state_of(&self.client);
                     self.client = restored;
                     self.in_flight = None;
+                    // Fetches are runtime, not durable: a new process asks again.
+                    self.fetches.clear();
                     // Records the restored client commits at once (a first send marks
                     // its batch attempted) legitimately change the state.
                     let after = state_of(&self.client);
@@ -463,6 +503,9 @@ impl Sim {
                     Event::Dropped(drop) => Action::Dropped(drop),
                     Event::Acked(ack) => Action::Acked(ack),
                     Event::LockedOut => Action::LockedOut,
+                    Event::TokenFetchFailed { identifier, reason } => {
+                        Action::FetchFailed(identifier, fetch_failure_name(&reason))
+                    }
                     other => Action::Other(format!("{other:?}")),
                 });
             }
@@ -479,6 +522,14 @@ impl Sim {
                         let _ = self.client.handle_compacted(self.now(), job.id, Ok(size));
                         self.base = Some(snapshot);
                         Action::Compacted(job.lsn())
+                    }
+                    CoreStep::FetchToken(fetch) => {
+                        self.fetches.insert(fetch.identifier.clone(), fetch.id);
+                        Action::Fetch(fetch.identifier)
+                    }
+                    CoreStep::CancelFetch(id) => {
+                        self.fetches.retain(|_, running| *running != id);
+                        Action::CancelFetch
                     }
                     CoreStep::Sync(job) => {
                         let _ = self.client.handle_synced(self.now(), job.id, Ok(()));

@@ -8,7 +8,9 @@
 //!   so that the lockout is reached as specified, in the longer sequences;
 //! - `jwt_disabled` (3 000 cases): no tokens; a 401 waits for the next session.
 
-use authsync_model::alphabet::{Breadth, Code401, Input, Reply, TokenChoice, User, Wait};
+use authsync_model::alphabet::{
+    AnswerChoice, Breadth, Code401, Input, Reply, TokenChoice, User, Wait,
+};
 use authsync_model::model::{Model, Settings};
 use authsync_model::scenario::Runner;
 use proptest::prelude::*;
@@ -59,6 +61,8 @@ fn weighted(model: &Model) -> Vec<(u32, Input)> {
                 Input::Flush | Input::SessionStart | Input::Logout => 3,
                 Input::Wait(Wait::Short) => 3,
                 Input::Wait(Wait::Long) | Input::Restart | Input::StaleReply => 1,
+                Input::Answer(_, AnswerChoice::Fresh) => 4,
+                Input::Answer(..) => 2,
             };
             (weight, input)
         })
@@ -92,6 +96,17 @@ macro_rules! reference {
 
             fn transitions(state: &Model) -> BoxedStrategy<Move> {
                 moves(state)
+            }
+
+            fn preconditions(state: &Model, transition: &Move) -> bool {
+                // A provider answers only a fetch that runs (shrinking may drop the
+                // notice that started it).
+                match transition {
+                    Move::Input(Input::Answer(user, _)) => {
+                        state.fetching.iter().any(|f| f.user == *user)
+                    }
+                    _ => true,
+                }
             }
 
             fn apply(mut state: Model, transition: &Move) -> Model {
