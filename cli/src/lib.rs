@@ -1,5 +1,5 @@
 //! The `authsync` command: `demo` (the main job), `serve` (the reference server) and
-//! `run` (the scenario command of SPEC.md section 5).
+//! `run` (the scenario command of section 5 of the rules document).
 //!
 //! A library as well as a binary so that the tests and the `script` fuzz target reach
 //! the same code the command runs.

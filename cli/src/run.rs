@@ -1,4 +1,4 @@
-//! `authsync run`: SPEC.md section 5, to the letter.
+//! `authsync run`: the `authsync run` section of the rules document (docs/rules.md, section 5), to the letter.
 //!
 //! Choices where the section is silent, documented in `authsync run --help`:
 //! blank script lines are skipped; `attrs` may be left out (`{}`); without
@@ -10,7 +10,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -223,12 +223,16 @@ pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let op = match line
-            .map_err(|e| e.to_string())
-            .and_then(|l| parse_line(&l).map_err(|e| e.to_string()))
-        {
+    let mut reader = reader;
+    let mut number = 0;
+    loop {
+        number += 1;
+        let line = match read_line(&mut reader) {
+            Ok(Some(line)) => Ok(line),
+            Ok(None) => break,
+            Err(message) => Err(message),
+        };
+        let op = match line.and_then(|l| parse_line(&l).map_err(|e| e.to_string())) {
             Ok(Some(op)) => op,
             Ok(None) => continue,
             Err(message) => {
@@ -254,6 +258,32 @@ pub fn run(options: &RunOptions, out: &JsonLines) -> ExitCode {
     token_command::kill_all();
     out.summary(client.totals());
     ExitCode::SUCCESS
+}
+
+/// The next script line without its line end, read no further than the longest line
+/// allowed (section 5: 1 MiB), so that an endless line cannot exhaust memory; `None`
+/// at the end of the script.
+fn read_line(reader: &mut dyn BufRead) -> Result<Option<String>, String> {
+    let limit = crate::script::MAX_LINE_BYTES as u64 + 2;
+    let mut bytes = Vec::new();
+    let read = reader
+        .take(limit)
+        .read_until(b'\n', &mut bytes)
+        .map_err(|e| e.to_string())?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    } else if read as u64 == limit {
+        return Err(crate::script::ScriptError::TooLong.to_string());
+    }
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| "not valid UTF-8".to_owned())
 }
 
 fn start(options: &RunOptions, out: &JsonLines) -> Result<Client, StartError> {

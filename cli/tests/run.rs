@@ -1,4 +1,4 @@
-//! `authsync run` (SPEC.md section 5), as an outside tool would drive it: the binary,
+//! `authsync run` (docs/rules.md, section 5), as an outside tool would drive it: the binary,
 //! a script file, a reference server, and the JSON lines it prints.
 
 use std::io::Write;
@@ -674,4 +674,52 @@ fn d5_damage_found_at_open_is_a_storage_line_and_on_stderr_and_nothing_is_swallo
         "{}",
         second.stdout
     );
+}
+
+#[test]
+fn section_5_a_line_over_1_mib_or_with_a_duplicate_key_or_unknown_field_exits_2() {
+    let server = server();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--endpoint", &server.url(), "--app-id", "app-lines"];
+    let long = format!(r#"{{"op":"track","name":"{}"}}"#, "x".repeat(1024 * 1024));
+    for (bad, says) in [
+        (long.as_str(), "longer than 1048576 bytes"),
+        (r#"{"op":"identify","id":"a","id":"b"}"#, "appears twice"),
+        (r#"{"op":"flush","now":true}"#, "no field \"now\""),
+    ] {
+        let path = dir.path().join("script.jsonl");
+        std::fs::write(
+            &path,
+            format!("{{\"op\":\"track\",\"name\":\"kept\"}}\n{bad}\n"),
+        )
+        .unwrap();
+        let run = run_script_file(&args, &path);
+        assert_eq!(run.status, 2, "{says}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("script line 2"),
+            "{says}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(says), "{says}: {}", run.stderr);
+        assert_eq!(run.summary()["tracked"], 1, "the line before it ran");
+    }
+}
+
+#[test]
+fn c1_an_endpoint_with_a_bad_port_or_credentials_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    for endpoint in ["http://127.0.0.1:99999", "http://user:pw@127.0.0.1:8080"] {
+        let run = run(
+            dir.path(),
+            &["--endpoint", endpoint, "--app-id", "app-endpoint"],
+            &[json!({"op":"track","name":"e"})],
+        );
+        assert_eq!(run.status, 2, "{endpoint}: {}", run.stderr);
+        assert!(run.stderr.contains("invalid"), "{endpoint}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("pw@"),
+            "no password printed: {}",
+            run.stderr
+        );
+    }
 }

@@ -1,8 +1,8 @@
-//! The client: every rule of SPEC.md section 3, decided in one place.
+//! The client: every rule of section 3 of the rules document, decided in one place.
 //!
 //! Inputs arrive through the `handle_*` methods; each commits durable changes as
 //! records (see [`crate::state`]), then runs the same review: seal what is due, sweep
-//! logged-out data that can no longer be authenticated, tell the listener what it must
+//! logged-out data that can no longer be authenticated, give the listener the notices it must
 //! hear, and send the next batch if anything may go. Outputs are drained with
 //! [`Client::poll_write`], [`Client::poll_event`], [`Client::poll_step`] and
 //! [`Client::poll_timeout`].
@@ -31,8 +31,8 @@ use crate::record::{Change, DropReason, NoticeMark, Record, Snapshot};
 use crate::recovery::{RecoveryReport, StoredState, recover};
 use crate::state::{DurableState, Totals};
 use crate::storage::{
-    CompactId, Confirmed, Journal, MaintenanceDue, MaintenanceStep, StorageFailure, SyncId,
-    WriteId, WriteJob,
+    CompactId, CompactStart, Confirmed, Journal, MaintenanceDue, MaintenanceStep, StorageFailure,
+    SyncId, WriteId, WriteJob,
 };
 use crate::time::{Clock, Now};
 use crate::token::Token;
@@ -56,6 +56,15 @@ pub struct TrackReceipt {
 pub struct Unstored {
     /// The first record not stored.
     pub from_lsn: u64,
+}
+
+/// A step queued for the host: ready, or built when it is polled (a request, a
+/// compaction's snapshot), by the host's thread rather than the app's.
+#[derive(Clone, Debug)]
+enum Queued {
+    Ready(Step),
+    Send(RequestId),
+    Compact(CompactStart),
 }
 
 /// The request in flight (S2): at most one, never persisted (a restart sends its batch
@@ -165,15 +174,15 @@ pub struct Client {
     backoff_deadline_ms: Option<u64>,
     journal: Journal,
     fetches: Fetches,
-    steps: VecDeque<Step>,
-    /// Events, each with the lsn that must be written before it is told.
+    steps: VecDeque<Queued>,
+    /// Events, each with the lsn that must be written before it is emitted.
     events: VecDeque<(u64, Event)>,
     /// Reused by `handle_track`, so that tracking allocates nothing of its own.
     prepared: PreparedEvent,
     /// Where tracked events are written and split off as `Bytes`: one allocation per
     /// chunk of events instead of one per event.
     arena: BytesMut,
-    /// Set by every change that may alter what is sent, told or awaited; cleared by
+    /// Set by every change that may alter what is sent, noticed or awaited; cleared by
     /// the review. Tracking into an open batch changes none of those.
     review_needed: bool,
     /// The next request waits for its batch to be stored: a confirmation may let it go.
@@ -302,7 +311,7 @@ impl Client {
             );
         }
         if !report.is_clean() {
-            client.tell_now(Event::Storage(StorageNotice::Recovered(Box::new(
+            client.emit_now(Event::Storage(StorageNotice::Recovered(Box::new(
                 report.clone(),
             ))));
         }
@@ -622,7 +631,7 @@ impl Client {
         let flight = self.take_in_flight(id)?;
         let now = self.clock.advance(now);
         let text = String::from_utf8_lossy(response.body());
-        self.tell(Event::Answered {
+        self.emit(Event::Answered {
             batch_id: self.state.envelope.batch_id(flight.batch),
             status: response.status().as_u16(),
             summary: text.chars().take(200).collect(),
@@ -653,7 +662,7 @@ impl Client {
     ) -> Result<(), UnknownRequest> {
         let flight = self.take_in_flight(id)?;
         self.clock.advance(now);
-        self.tell(Event::TransportFailed {
+        self.emit(Event::TransportFailed {
             batch_id: self.state.envelope.batch_id(flight.batch),
             failure,
         });
@@ -742,11 +751,11 @@ impl Client {
         match confirmed {
             Confirmed::Quietly => {}
             Confirmed::Failed { failure, from_lsn } => {
-                self.tell_now(Event::Storage(StorageNotice::Failed { failure, from_lsn }));
+                self.emit_now(Event::Storage(StorageNotice::Failed { failure, from_lsn }));
             }
-            Confirmed::Resumed => self.tell_now(Event::Storage(StorageNotice::Resumed)),
+            Confirmed::Resumed => self.emit_now(Event::Storage(StorageNotice::Resumed)),
             Confirmed::CompactionFailed(failure) => {
-                self.tell_now(Event::Storage(StorageNotice::CompactionFailed { failure }));
+                self.emit_now(Event::Storage(StorageNotice::CompactionFailed { failure }));
             }
         }
         if self.send_waits_for_storage {
@@ -769,7 +778,7 @@ impl Client {
     ///   closed) is refused like a stale response (A7).
     ///
     /// No token, a failed provider, or a token that is malformed (T1) or unusable is
-    /// told as [`Event::TokenFetchFailed`]; the provider is asked again on the next
+    /// emitted as [`Event::TokenFetchFailed`]; the provider is asked again on the next
     /// notice.
     ///
     /// ```
@@ -851,7 +860,7 @@ impl Client {
             FetchFailure::Unchanged => IgnoredBecause::SameToken,
             _ => IgnoredBecause::NoUsableToken,
         };
-        self.tell(Event::TokenFetchFailed { identifier, reason });
+        self.emit(Event::TokenFetchFailed { identifier, reason });
         Outcome::Ignored(because)
     }
 
@@ -873,8 +882,9 @@ impl Client {
         }
         self.closing = true;
         for (identifier, flight) in self.fetches.end_all() {
-            self.steps.push_back(Step::CancelFetch(flight.id));
-            self.tell(Event::TokenFetchFailed {
+            self.steps
+                .push_back(Queued::Ready(Step::CancelFetch(flight.id)));
+            self.emit(Event::TokenFetchFailed {
                 identifier,
                 reason: FetchFailure::Closed,
             });
@@ -894,7 +904,20 @@ impl Client {
 
     /// The next piece of work for the host, oldest first; `None` when there is none.
     pub fn poll_step(&mut self) -> Option<Step> {
-        self.steps.pop_front()
+        loop {
+            match self.steps.pop_front()? {
+                Queued::Ready(step) => return Some(step),
+                // A request whose answer already came (a restart's) is not sent.
+                Queued::Send(id) => {
+                    if let Some(step) = self.request_in_flight(id) {
+                        return Some(step);
+                    }
+                }
+                Queued::Compact(start) => {
+                    return Some(Step::Compact(self.journal.compact_job(start, &self.state)));
+                }
+            }
+        }
     }
 
     /// The next thing that happened, in order, once the records before it are
@@ -1065,17 +1088,17 @@ impl Client {
         }
     }
 
-    /// Tells `event` once the records made so far are written.
-    fn tell(&mut self, event: Event) {
+    /// Emits `event` once the records made so far are written.
+    fn emit(&mut self, event: Event) {
         self.events.push_back((self.state.lsn, event));
     }
 
-    /// Tells `event` at once: it is about storage itself.
-    fn tell_now(&mut self, event: Event) {
+    /// Emits `event` at once: it is about storage itself.
+    fn emit_now(&mut self, event: Event) {
         self.events.push_back((0, event));
     }
 
-    fn notify(
+    fn emit_notice(
         &mut self,
         code: ErrorCode,
         message: String,
@@ -1096,10 +1119,10 @@ impl Client {
                 self.clock.now().mono_ms,
                 current,
             ) {
-                self.steps.push_back(Step::FetchToken(fetch));
+                self.steps.push_back(Queued::Ready(Step::FetchToken(fetch)));
             }
         }
-        self.tell(Event::Notice(Box::new(AuthNotice {
+        self.emit(Event::Notice(Box::new(AuthNotice {
             code,
             message,
             token,
@@ -1180,7 +1203,7 @@ impl Client {
             if self.state.open.is_none() {
                 self.open_deadline_ms = None;
             }
-            self.tell(Event::Dropped(DropNotice {
+            self.emit(Event::Dropped(DropNotice {
                 reason: DropReason::Overflow,
                 events: dropped,
                 owner,
@@ -1197,7 +1220,7 @@ impl Client {
             batch: flight.batch,
         });
         self.backoff_deadline_ms = None;
-        self.tell(Event::Acked(AckNotice {
+        self.emit(Event::Acked(AckNotice {
             batch_id: self.state.envelope.batch_id(flight.batch),
             events,
             duplicate,
@@ -1214,7 +1237,7 @@ impl Client {
         let jwt = self.config.config.jwt_enabled;
         // A2: the notice names an identified owner, with JWT disabled too.
         let identifier = owner.identifier().map(str::to_owned);
-        self.notify(code, message, flight.token.clone(), identifier);
+        self.emit_notice(code, message, flight.token.clone(), identifier);
         self.commit(Change::AuthFailureCounted);
         match (&owner, &flight.token) {
             (Owner::Identified(id), _) if self.state.logged_out.contains(id) => {
@@ -1227,7 +1250,7 @@ impl Client {
             _ => self.commit(Change::WaitingForSession { owner }),
         }
         if !was_locked_out && self.is_locked_out() {
-            self.tell(Event::LockedOut);
+            self.emit(Event::LockedOut);
         }
     }
 
@@ -1256,7 +1279,7 @@ impl Client {
             batch: number,
             reason,
         });
-        self.tell(Event::Dropped(DropNotice {
+        self.emit(Event::Dropped(DropNotice {
             reason,
             events,
             owner,
@@ -1278,7 +1301,7 @@ impl Client {
             return;
         }
         self.commit(Change::Purged { identifier, keep });
-        self.tell(Event::Dropped(DropNotice {
+        self.emit(Event::Dropped(DropNotice {
             reason: DropReason::LoggedOutAuthFailure,
             events,
             owner,
@@ -1315,8 +1338,9 @@ impl Client {
         }
         for (identifier, flight) in self.fetches.end_expired(now) {
             // R2: no answer in time counts as no token; a command is stopped.
-            self.steps.push_back(Step::CancelFetch(flight.id));
-            self.tell(Event::TokenFetchFailed {
+            self.steps
+                .push_back(Queued::Ready(Step::CancelFetch(flight.id)));
+            self.emit(Event::TokenFetchFailed {
                 identifier,
                 reason: FetchFailure::TimedOut,
             });
@@ -1329,8 +1353,8 @@ impl Client {
         let compaction = !self.closing || self.journal.is_broken();
         if let Some(step) = self.journal.poll_maintenance(now, &self.state, compaction) {
             self.steps.push_back(match step {
-                MaintenanceStep::Sync(job) => Step::Sync(job),
-                MaintenanceStep::Compact(job) => Step::Compact(job),
+                MaintenanceStep::Sync(job) => Queued::Ready(Step::Sync(job)),
+                MaintenanceStep::Compact(start) => Queued::Compact(start),
             });
         }
         self.finish_if_closed();
@@ -1362,17 +1386,17 @@ impl Client {
         };
         if !waiting {
             self.finished = true;
-            self.steps.push_back(Step::Finish {
+            self.steps.push_back(Queued::Ready(Step::Finish {
                 clean: self.journal.is_clean(lsn),
-            });
+            }));
         }
     }
 
     fn review(&mut self) {
         self.review_needed = false;
         self.sweep_logged_out();
-        self.tell_missing_tokens();
-        self.tell_expiring_tokens();
+        self.notice_missing_tokens();
+        self.notice_expiring_tokens();
         self.dispatch();
         self.wakeup = self.next_wakeup();
     }
@@ -1402,8 +1426,8 @@ impl Client {
         }
     }
 
-    /// S5: an identified owner with a sealed batch and no token: told once per episode.
-    fn tell_missing_tokens(&mut self) {
+    /// S5: an identified owner with a sealed batch and no token: one notice per episode.
+    fn notice_missing_tokens(&mut self) {
         if !self.config.config.jwt_enabled {
             return;
         }
@@ -1413,12 +1437,12 @@ impl Client {
             .owners()
             .filter_map(Owner::identifier)
             .filter(|id| {
-                !self.state.tokens.contains_key(*id) && !self.state.told_no_token.contains(*id)
+                !self.state.tokens.contains_key(*id) && !self.state.noticed_no_token.contains(*id)
             })
             .map(str::to_owned)
             .collect();
         for identifier in untold {
-            self.notify(
+            self.emit_notice(
                 ErrorCode::TokenNotAvailable,
                 "no token for this identifier: pass one with pass_authentication_details"
                     .to_owned(),
@@ -1442,7 +1466,7 @@ impl Client {
         self.state
             .tokens
             .iter()
-            .filter(|(_, t)| !t.expiry_told && t.usable().is_some())
+            .filter(|(_, t)| !t.expiry_noticed && t.usable().is_some())
             .filter_map(|(id, t)| Some((id, t.expiry?)))
             .filter(|(id, _)| {
                 let owner = Owner::Identified((*id).clone());
@@ -1454,7 +1478,7 @@ impl Client {
 
     /// R1: warn once per token whose `exp` is within the window or past. Blocks
     /// nothing (S6).
-    fn tell_expiring_tokens(&mut self) {
+    fn notice_expiring_tokens(&mut self) {
         let now = self.clock.now().unix_ms;
         for (identifier, warn_at) in self.refresh_ahead_candidates() {
             if warn_at > now {
@@ -1479,7 +1503,7 @@ impl Client {
             } else {
                 format!("token expires at {expiry} (Unix seconds); pass a new one")
             };
-            self.notify(
+            self.emit_notice(
                 ErrorCode::TokenExpiring,
                 message,
                 Some(token),
@@ -1549,23 +1573,19 @@ impl Client {
         let Some((number, token)) = chosen else {
             return;
         };
-        let Some(batch) = self.state.queue.get_mut(number) else {
+        let Some(batch) = self.state.queue.get(number) else {
             return;
         };
-        // The body is built at the first send and kept: a cache of the batch's events,
-        // not a durable change.
-        let body = self.state.envelope.body_of(batch);
         let id = RequestId(self.next_request);
         self.next_request += 1;
-        let batch_id = self.state.envelope.batch_id(number);
-        let request = wire::request_for(id, &self.config, batch_id, batch, body, token.as_ref());
-        if !batch.attempted {
+        let (owner, events, attempted) = (batch.owner.clone(), batch.len(), batch.attempted);
+        if !attempted {
             self.commit(Change::Attempted { batch: number });
         }
-        self.tell(Event::Sent {
-            batch_id: request.batch_id.clone(),
-            owner: request.owner.clone(),
-            events: request.events,
+        self.emit(Event::Sent {
+            batch_id: self.state.envelope.batch_id(number),
+            owner,
+            events,
             token_prefix: token.as_ref().map(Token::redacted),
         });
         self.in_flight = Some(InFlight {
@@ -1573,7 +1593,22 @@ impl Client {
             batch: number,
             token,
         });
-        self.steps.push_back(Step::Send(Box::new(request)));
+        // The request itself (its body, up to the byte limit of events) is built when
+        // a host polls it, on its own thread, not on the app's that made the input.
+        self.steps.push_back(Queued::Send(id));
+    }
+
+    /// The request of the batch in flight, built now: its body at its first send, then
+    /// kept (a cache of the batch's events, not a durable change), the same bytes for
+    /// every retry (S3).
+    fn request_in_flight(&mut self, id: RequestId) -> Option<Step> {
+        let flight = self.in_flight.as_ref().filter(|f| f.id == id)?;
+        let (number, token) = (flight.batch, flight.token.clone());
+        let batch = self.state.queue.get_mut(number)?;
+        let body = self.state.envelope.body_of(batch);
+        let batch_id = self.state.envelope.batch_id(number);
+        let request = wire::request_for(id, &self.config, batch_id, batch, body, token.as_ref());
+        Some(Step::Send(Box::new(request)))
     }
 
     fn next_wakeup(&self) -> Option<Wakeup> {

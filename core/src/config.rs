@@ -1,6 +1,6 @@
 //! Client configuration and its validation (C1).
 //!
-//! Owns the defaults of SPEC.md C1 and the checks that make an invalid configuration a
+//! Owns the defaults of C1 (docs/rules.md) and the checks that make an invalid configuration a
 //! typed error at construction. It knows nothing of state or time.
 
 use std::time::Duration;
@@ -11,7 +11,7 @@ use http::Uri;
 
 use crate::error::ConfigError;
 
-/// Where the app runs: the seed SDK's test and live instances. Decides how the
+/// Where the app runs: the original SDK's test and live instances. Decides how the
 /// integration validator treats misuse (V1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -63,7 +63,7 @@ pub struct Config {
     pub backoff_base: Duration,
     /// Largest backoff ceiling (A4). Default 5 min.
     pub backoff_cap: Duration,
-    /// How long before a token's `exp` the app is told to refresh it (R1); zero turns
+    /// How long before a token's `exp` the app gets a notice to refresh it (R1); zero turns
     /// refresh-ahead off. Default 60 s.
     pub refresh_ahead: Duration,
     /// Seed for ids and jitter of a new install (U1, DT1). A restored client keeps the
@@ -80,7 +80,7 @@ pub struct Config {
 const MIN_BATCH_BYTES: u32 = 1024;
 
 impl Config {
-    /// A configuration with SPEC.md C1's defaults.
+    /// A configuration with C1's defaults (docs/rules.md).
     pub fn new(app_id: impl Into<String>, endpoint: impl Into<String>) -> Self {
         Self {
             app_id: app_id.into(),
@@ -133,7 +133,7 @@ impl Config {
         self
     }
 
-    /// Turns the integration validator off (the seed's `disableIntegrationValidator()`).
+    /// Turns the integration validator off (the original SDK's `disableIntegrationValidator()`).
     #[must_use]
     pub fn without_integration_validator(mut self) -> Self {
         self.integration_validator = false;
@@ -285,8 +285,28 @@ fn report_uri(endpoint: &str) -> Result<Uri, ConfigError> {
         Some("http" | "https") => {}
         _ => return Err(invalid("scheme must be http or https")),
     }
-    if base.authority().is_none() {
+    let Some(authority) = base.authority() else {
         return Err(invalid("no host"));
+    };
+    if authority.host().is_empty() {
+        return Err(invalid("no host"));
+    }
+    // Credentials in the URL would be dropped silently by every request, or leak
+    // into logs: refused, not ignored.
+    if let Some((_, host)) = authority.as_str().rsplit_once('@') {
+        // Shown without them: the error would print the password otherwise.
+        let scheme = base.scheme_str().unwrap_or("http");
+        return Err(ConfigError::InvalidEndpoint {
+            endpoint: format!("{scheme}://…@{host}"),
+            why: "must not carry a user name or password",
+        });
+    }
+    // `http::Uri` reads any digits as a port; a port is 1 to 65535.
+    if let Some(port) = authority.as_str().rsplit_once(':').map(|(_, p)| p)
+        && !authority.as_str().ends_with(']')
+        && port.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(invalid("port must be 1 to 65535"));
     }
     if base.query().is_some() || endpoint.contains('#') {
         return Err(invalid("must not have a query or fragment"));
@@ -313,6 +333,43 @@ mod tests {
         assert_eq!(config.backoff_base, Duration::from_secs(1));
         assert_eq!(config.backoff_cap, Duration::from_secs(300));
         assert_eq!(config.refresh_ahead, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn c1_an_endpoint_with_a_bad_port_or_credentials_is_refused() {
+        for (endpoint, why) in [
+            ("http://127.0.0.1:99999", "port must be 1 to 65535"),
+            ("http://127.0.0.1:0", "port must be 1 to 65535"),
+            ("http://127.0.0.1:", "port must be 1 to 65535"),
+        ] {
+            assert_eq!(
+                Config::new("app", endpoint).validate(),
+                Err(ConfigError::InvalidEndpoint {
+                    endpoint: endpoint.to_owned(),
+                    why
+                }),
+                "{endpoint}"
+            );
+        }
+        for endpoint in ["https://user:secret@h.example", "https://user@h.example/x"] {
+            let refused = Config::new("app", endpoint).validate().unwrap_err();
+            assert_eq!(
+                refused,
+                ConfigError::InvalidEndpoint {
+                    endpoint: "https://…@h.example".to_owned(),
+                    why: "must not carry a user name or password"
+                }
+            );
+            assert!(!refused.to_string().contains("secret"));
+        }
+        for fine in [
+            "http://127.0.0.1:1",
+            "http://127.0.0.1:65535",
+            "https://[::1]",
+            "https://[::1]:8443",
+        ] {
+            assert!(Config::new("app", fine).validate().is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Authentication error codes: the wire names of SPEC.md section 4, and the client-only
+//! Authentication error codes: the wire names of section 4 of the rules document, and the client-only
 //! `TOKEN_EXPIRING` (R1).
 
 use std::fmt;

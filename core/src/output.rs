@@ -74,7 +74,7 @@ pub enum Event {
     /// Events were dropped, with the reason (D1).
     Dropped(DropNotice),
     /// The authentication-failure counter reached its maximum: nothing is sent until
-    /// the next session start (A3). Told when the lockout begins.
+    /// the next session start (A3). Emitted when the lockout begins.
     LockedOut,
     /// A request left for the server.
     Sent {
@@ -348,14 +348,14 @@ pub struct SendOutlook {
     pub next_send_mono_ms: Option<u64>,
     /// How many token fetches are running (R2).
     pub fetches: usize,
-    /// Whether changes wait to be written, or events to be told.
+    /// Whether changes wait to be written, or events to be emitted.
     pub unfinished: bool,
 }
 
 impl SendOutlook {
     /// Whether nothing more can happen before the monotonic instant `horizon_mono_ms`
     /// without a new input: no request in flight, no token fetch running, nothing
-    /// left to write or tell, and no request due before the horizon. A host adds what
+    /// left to write or emit, and no request due before the horizon. A host adds what
     /// it holds itself (a step it is performing).
     ///
     /// ```

@@ -71,7 +71,7 @@ const SNAPSHOT_V1_HEADER_BYTES: usize = 4 + 1 + 8 + 4;
 const SNAPSHOT_V2: u8 = 2;
 const SNAPSHOT_V2_HEADER_BYTES: usize = 4 + 1 + 8 + 8 + 4;
 
-/// Why data was dropped (D1). The wire names are those of SPEC.md.
+/// Why data was dropped (D1). The wire names are those of the rules document (docs/rules.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DropReason {
@@ -89,7 +89,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    /// The reason's name in SPEC.md (`overflow`, `rejected`, `too_large`,
+    /// The reason's name in the rules document (`overflow`, `rejected`, `too_large`,
     /// `logged_out_auth_failure`).
     #[must_use]
     pub const fn as_str(&self) -> &'static str {
@@ -114,9 +114,9 @@ impl fmt::Display for DropReason {
 /// Listener notices whose "once" must survive a restart (S5, R1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum NoticeMark {
-    /// `TOKEN_NOT_AVAILABLE` was told for this identifier's current episode.
+    /// `TOKEN_NOT_AVAILABLE` was noticed for this identifier's current episode.
     NoToken,
-    /// `TOKEN_EXPIRING` was told for this identifier's current token.
+    /// `TOKEN_EXPIRING` was noticed for this identifier's current token.
     Expiring,
 }
 
@@ -165,7 +165,7 @@ pub(crate) enum Change {
     SessionStarted,
     /// A transient failure: the failure streak and the wall-clock retry deadline.
     BackoffSet { streak: u32, until_unix_ms: u64 },
-    /// A once-only notice was told.
+    /// A once-only notice was given.
     Noticed {
         identifier: String,
         mark: NoticeMark,

@@ -67,7 +67,7 @@ pub enum PreviousRun {
     Unclean(FsyncPolicy),
 }
 
-/// What opening a store found, told to the app as
+/// What opening a store found, given to the app as
 /// [`crate::StorageNotice::Recovered`] when there is anything to tell (D5).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {

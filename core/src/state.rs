@@ -1,6 +1,6 @@
 //! The durable state and the one function that changes it, [`DurableState::apply`].
 //!
-//! Everything SPEC.md D2 says must survive a restart lives here and nowhere else:
+//! Everything D2 (docs/rules.md) says must survive a restart lives here and nowhere else:
 //! pending data, the install and anonymous ids (through the seed and counters), tokens
 //! and their rejected marks, the failure counter (a lockout is the counter at its
 //! maximum), backoff, once-only notice marks, and the running totals. The client
@@ -49,8 +49,8 @@ pub(crate) struct TokenState {
     pub(crate) current: Token,
     /// The last token the server rejected for it (A2).
     pub(crate) rejected: Option<Token>,
-    /// Whether `TOKEN_EXPIRING` was told for `current` (R1).
-    pub(crate) expiry_told: bool,
+    /// Whether `TOKEN_EXPIRING` was noticed for `current` (R1).
+    pub(crate) expiry_noticed: bool,
     /// `current`'s `exp` in Unix seconds, read without verifying; derived, not stored.
     #[serde(skip)]
     pub(crate) expiry: Option<u64>,
@@ -62,7 +62,7 @@ impl TokenState {
         Self {
             current,
             rejected: None,
-            expiry_told: false,
+            expiry_noticed: false,
             expiry,
         }
     }
@@ -97,8 +97,8 @@ pub(crate) struct DurableState {
     pub(crate) logged_out: BTreeSet<String>,
     /// Owners whose batches wait for the next session start (A2 without a token).
     pub(crate) waiting_for_session: BTreeSet<Owner>,
-    /// Identifiers told `TOKEN_NOT_AVAILABLE` in their current episode (S5).
-    pub(crate) told_no_token: BTreeSet<String>,
+    /// Identifiers given `TOKEN_NOT_AVAILABLE` in their current episode (S5).
+    pub(crate) noticed_no_token: BTreeSet<String>,
     pub(crate) auth_failures: u32,
     pub(crate) backoff: Backoff,
     pub(crate) totals: Totals,
@@ -130,7 +130,7 @@ impl DurableState {
             tokens: BTreeMap::new(),
             logged_out: BTreeSet::new(),
             waiting_for_session: BTreeSet::new(),
-            told_no_token: BTreeSet::new(),
+            noticed_no_token: BTreeSet::new(),
             auth_failures: 0,
             backoff: Backoff::default(),
             totals: Totals::default(),
@@ -275,7 +275,7 @@ impl DurableState {
                         self.tokens.insert(identifier.clone(), state);
                     }
                 }
-                self.told_no_token.remove(identifier);
+                self.noticed_no_token.remove(identifier);
             }
             Change::TokenRejected { identifier, token } => {
                 let state = self
@@ -304,14 +304,14 @@ impl DurableState {
             }
             Change::Noticed { identifier, mark } => match mark {
                 NoticeMark::NoToken => {
-                    self.told_no_token.insert(identifier.clone());
+                    self.noticed_no_token.insert(identifier.clone());
                 }
                 NoticeMark::Expiring => {
                     let state = self
                         .tokens
                         .get_mut(identifier)
                         .ok_or("notice for an unknown token")?;
-                    state.expiry_told = true;
+                    state.expiry_noticed = true;
                 }
             },
         }
@@ -362,7 +362,7 @@ impl DurableState {
         if self.logged_out.contains(identifier) && !self.has_pending(owner) {
             self.logged_out.remove(identifier);
             self.tokens.remove(identifier);
-            self.told_no_token.remove(identifier);
+            self.noticed_no_token.remove(identifier);
             self.waiting_for_session.remove(owner);
         }
     }
@@ -397,7 +397,7 @@ struct PersistedState<'a> {
     tokens: Vec<(String, TokenState)>,
     logged_out: Vec<String>,
     waiting_for_session: Vec<Owner>,
-    told_no_token: Vec<String>,
+    noticed_no_token: Vec<String>,
     auth_failures: u32,
     backoff: Backoff,
     totals: Totals,
@@ -424,7 +424,7 @@ impl<'a> PersistedState<'a> {
                 .collect(),
             logged_out: state.logged_out.iter().cloned().collect(),
             waiting_for_session: state.waiting_for_session.iter().cloned().collect(),
-            told_no_token: state.told_no_token.iter().cloned().collect(),
+            noticed_no_token: state.noticed_no_token.iter().cloned().collect(),
             auth_failures: state.auth_failures,
             backoff: state.backoff,
             totals: state.totals,
@@ -453,7 +453,7 @@ impl<'a> PersistedState<'a> {
             .collect();
         state.logged_out = self.logged_out.into_iter().collect();
         state.waiting_for_session = self.waiting_for_session.into_iter().collect();
-        state.told_no_token = self.told_no_token.into_iter().collect();
+        state.noticed_no_token = self.noticed_no_token.into_iter().collect();
         state.auth_failures = self.auth_failures;
         state.backoff = self.backoff;
         state.totals = self.totals;

@@ -545,18 +545,35 @@ impl Journal {
 
     /// A compaction of `state`: later appends go to a new segment, which the
     /// snapshot does not cover.
-    fn compaction(&mut self, state: &DurableState, heal: bool) -> CompactJob {
+    fn compaction(&mut self, state: &DurableState, heal: bool) -> CompactStart {
         let id = CompactId(self.take_job_number());
         self.segment += 1;
         self.compacting_covers = (self.journal_bytes, self.segments);
         if heal {
-            // Everything so far is in the snapshot; what follows it is appended after.
+            // Everything so far goes into the snapshot; what follows it is appended
+            // after.
             self.pending.clear();
         }
         self.compacting = Some((id, state.lsn, heal));
-        CompactJob {
+        CompactStart {
             id,
             first_segment: self.segment,
+        }
+    }
+
+    /// The compaction `start` as a job, its snapshot taken from `state` now (the host's
+    /// thread polls it: the app's does not pay for the copy). Records made since it
+    /// started are in the snapshot too, and read back once more from the new segment,
+    /// where recovery skips them.
+    pub(crate) fn compact_job(&mut self, start: CompactStart, state: &DurableState) -> CompactJob {
+        if let Some((id, lsn, _)) = &mut self.compacting
+            && *id == start.id
+        {
+            *lsn = state.lsn;
+        }
+        CompactJob {
+            id: start.id,
+            first_segment: start.first_segment,
             state: Box::new(state.clone()),
         }
     }
@@ -641,7 +658,14 @@ impl Journal {
 /// A sync or a compaction, which the client turns into a [`crate::Step`].
 pub(crate) enum MaintenanceStep {
     Sync(SyncJob),
-    Compact(CompactJob),
+    Compact(CompactStart),
+}
+
+/// A compaction decided, its snapshot not taken yet.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CompactStart {
+    id: CompactId,
+    first_segment: u64,
 }
 
 /// Why maintenance is next due.

@@ -1,4 +1,4 @@
-//! Wire protocol v1 (SPEC.md section 4): the request a batch becomes, and what a
+//! Wire protocol v1 (docs/rules.md, section 4): the request a batch becomes, and what a
 //! response means.
 //!
 //! This module turns bytes into verdicts and back; what to do about a verdict is the

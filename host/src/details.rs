@@ -1,4 +1,4 @@
-//! The seed's `MoEngageJwtAuthenticationDetails`, and the HTTP settings both drivers
+//! The original SDK's `MoEngageJwtAuthenticationDetails`, and the HTTP settings both drivers
 //! take.
 
 use std::fmt;

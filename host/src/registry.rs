@@ -65,7 +65,7 @@ impl<W: Named> Workspaces<W> {
             .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
     }
 
-    /// The workspace named by `app_id`, or the default one for `None`: the seed's
+    /// The workspace named by `app_id`, or the default one for `None`: the original SDK's
     /// optional `workspaceId`.
     ///
     /// # Errors

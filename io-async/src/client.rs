@@ -321,7 +321,7 @@ impl Client {
         self.inner.workspaces.get(app_id)
     }
 
-    /// The seed's `passAuthenticationDetails(details, workspaceId)`.
+    /// The original SDK's `passAuthenticationDetails(details, workspaceId)`.
     ///
     /// # Errors
     /// [`Error::UnknownWorkspace`], or as [`Workspace::pass_authentication_details`].
@@ -337,7 +337,7 @@ impl Client {
             .await
     }
 
-    /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
+    /// The original SDK's `registerAuthenticationListener(listener, workspaceId)`.
     ///
     /// # Errors
     /// [`Error::UnknownWorkspace`].

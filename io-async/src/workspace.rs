@@ -29,7 +29,7 @@ struct Inner {
     busy: usize,
     /// Running token fetches: dropping a task cancels it.
     fetches: BTreeMap<FetchId, Task<()>>,
-    told: Option<Wakeup>,
+    deadline_known: Option<Wakeup>,
     stopping: bool,
     finished: bool,
 }
@@ -86,7 +86,7 @@ impl Shared {
                 engine,
                 busy: 0,
                 fetches: BTreeMap::new(),
-                told: None,
+                deadline_known: None,
                 stopping: false,
                 finished: false,
             }),
@@ -133,7 +133,7 @@ impl Shared {
                 return Err(Error::ShutDown);
             }
             let taken = inner.engine.input_unwritten(input);
-            self.tell(&mut inner);
+            self.emit(&mut inner);
             taken
         };
         loop {
@@ -146,11 +146,14 @@ impl Shared {
     }
 
     /// Wakes the tasks when the core has something new for them.
-    fn tell(&self, inner: &mut Inner) {
+    fn emit(&self, inner: &mut Inner) {
         let client = inner.engine.client();
         let deadline = client.poll_timeout();
-        if client.has_output() || client.written_lsn() < client.lsn() || deadline != inner.told {
-            inner.told = deadline;
+        if client.has_output()
+            || client.written_lsn() < client.lsn()
+            || deadline != inner.deadline_known
+        {
+            inner.deadline_known = deadline;
             self.wake.notify(usize::MAX);
         }
     }
@@ -188,7 +191,7 @@ impl Shared {
             .await;
             let mut inner = self.lock();
             inner.engine.written(job.id, result);
-            self.tell(&mut inner);
+            self.emit(&mut inner);
             drop(inner);
             self.progress.notify(usize::MAX);
         }
@@ -202,7 +205,7 @@ impl Shared {
             let (events, step, listeners, wake_at) = {
                 let mut inner = self.lock();
                 inner.engine.wake_if_due();
-                inner.told = inner.engine.client().poll_timeout();
+                inner.deadline_known = inner.engine.client().poll_timeout();
                 let events = inner.engine.take_events();
                 let step = inner.engine.next_step();
                 inner.busy += usize::from(!events.is_empty());
@@ -313,7 +316,7 @@ impl Shared {
         let mut inner = self.lock();
         report(&mut inner.engine);
         inner.busy -= 1;
-        self.tell(&mut inner);
+        self.emit(&mut inner);
         drop(inner);
         self.progress.notify(usize::MAX);
     }

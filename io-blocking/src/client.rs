@@ -73,7 +73,7 @@ impl Workspace {
             .input(|core, now| core.handle_identify(now, identifier))??)
     }
 
-    /// Passes a token for an identifier (T1, T2, V1): the seed's `passAuthenticationDetails`.
+    /// Passes a token for an identifier (T1, T2, V1): the original SDK's `passAuthenticationDetails`.
     ///
     /// # Errors
     /// [`Error::AuthDetails`] for a malformed token, or for JWT disabled in `Test` with
@@ -87,7 +87,7 @@ impl Workspace {
         })??)
     }
 
-    /// Registers an authentication listener (A2, S5, R1): the seed's
+    /// Registers an authentication listener (A2, S5, R1): the original SDK's
     /// `registerAuthenticationListener`. Listeners are called in registration order,
     /// one at a time, on the workspace's thread; one that panics is logged and skipped.
     pub fn register_authentication_listener(
@@ -202,7 +202,7 @@ impl Drop for Inner {
 }
 
 /// The app's handle: a default workspace, and any others added (W1). Methods without
-/// a workspace act on the default one, as the seed's do when no workspace id is given.
+/// a workspace act on the default one, as the original SDK's do when no workspace id is given.
 /// Cheap to clone; `Send + Sync`. When the last clone is dropped, the driver threads
 /// stop after their current request.
 ///
@@ -314,7 +314,7 @@ impl Client {
         self.inner.workspaces.get(app_id)
     }
 
-    /// The seed's `passAuthenticationDetails(details, workspaceId)`: the default
+    /// The original SDK's `passAuthenticationDetails(details, workspaceId)`: the default
     /// workspace when `workspace` is `None`.
     ///
     /// # Errors
@@ -330,7 +330,7 @@ impl Client {
             .pass_authentication_details(details)
     }
 
-    /// The seed's `registerAuthenticationListener(listener, workspaceId)`.
+    /// The original SDK's `registerAuthenticationListener(listener, workspaceId)`.
     ///
     /// # Errors
     /// [`Error::UnknownWorkspace`].

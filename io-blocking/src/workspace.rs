@@ -25,7 +25,7 @@ struct Inner {
     /// Steps and events taken out of the engine and not yet performed.
     busy: usize,
     /// The core's deadline the driver thread sleeps until.
-    told: Option<Wakeup>,
+    deadline_known: Option<Wakeup>,
     stopping: bool,
     exited: bool,
 }
@@ -33,8 +33,10 @@ struct Inner {
 pub(crate) struct Shared {
     app_id: String,
     inner: Mutex<Inner>,
-    /// Wakes the driver and sender threads: new work, a new deadline.
+    /// Wakes the driver thread: new work, a new deadline.
     work: Condvar,
+    /// Wakes the sender thread: a request to send, or the end.
+    sending: Condvar,
     /// Wakes callers waiting for the workspace to settle or stop.
     progress: Condvar,
     provider: Option<TokenProvider>,
@@ -53,11 +55,12 @@ impl Shared {
                 sends: VecDeque::new(),
                 fetches: BTreeMap::new(),
                 busy: 0,
-                told: None,
+                deadline_known: None,
                 stopping: false,
                 exited: false,
             }),
             work: Condvar::new(),
+            sending: Condvar::new(),
             progress: Condvar::new(),
             provider: parts.provider,
         });
@@ -98,9 +101,9 @@ impl Shared {
     /// bring nothing, and a wake-up costs a system call.
     fn tell_driver(&self, inner: &mut Inner) {
         let deadline = inner.engine.client().poll_timeout();
-        if inner.engine.client().has_output() || deadline != inner.told {
-            inner.told = deadline;
-            self.work.notify_all();
+        if inner.engine.client().has_output() || deadline != inner.deadline_known {
+            inner.deadline_known = deadline;
+            self.work.notify_one();
         }
     }
 
@@ -123,14 +126,14 @@ impl Shared {
             let step = inner.engine.next_step();
             if events.is_empty() && step.is_none() {
                 if !inner.engine.wake_if_due() {
-                    inner.told = inner.engine.client().poll_timeout();
+                    inner.deadline_known = inner.engine.client().poll_timeout();
                     let timeout = inner
                         .engine
                         .next_wake()
                         .map_or(Duration::from_secs(3600), |at| {
                             at.saturating_duration_since(Instant::now())
                         });
-                    inner = self.wait(inner, timeout);
+                    inner = Self::wait(&self.work, inner, timeout);
                 }
                 continue;
             }
@@ -146,15 +149,19 @@ impl Shared {
             self.progress.notify_all();
             if finished {
                 inner.exited = true;
-                self.work.notify_all();
+                self.sending.notify_one();
                 self.progress.notify_all();
                 return;
             }
         }
     }
 
-    fn wait<'a>(&self, inner: MutexGuard<'a, Inner>, timeout: Duration) -> MutexGuard<'a, Inner> {
-        self.work
+    fn wait<'a>(
+        condvar: &Condvar,
+        inner: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        condvar
             .wait_timeout(inner, timeout)
             .unwrap_or_else(PoisonError::into_inner)
             .0
@@ -165,7 +172,7 @@ impl Shared {
         match step {
             Step::Send(request) => {
                 self.lock().sends.push_back(request);
-                self.work.notify_all();
+                self.sending.notify_one();
             }
             Step::FetchToken(fetch) => {
                 let request = TokenRequest::for_fetch(&fetch);
@@ -235,7 +242,7 @@ impl Shared {
                 return;
             }
             let Some(request) = inner.sends.pop_front() else {
-                inner = self.wait(inner, Duration::from_secs(3600));
+                inner = Self::wait(&self.sending, inner, Duration::from_secs(3600));
                 continue;
             };
             inner.busy += 1;
@@ -306,7 +313,7 @@ impl Shared {
             inner.stopping = true;
             inner.engine.close();
         }
-        self.work.notify_all();
+        self.work.notify_one();
         inner
     }
 }

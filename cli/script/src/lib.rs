@@ -1,4 +1,5 @@
-//! The `authsync run` script: one JSON operation per line (SPEC.md section 5).
+//! The `authsync run` script: one JSON operation per line (the rules document's
+//! `authsync run` section).
 //!
 //! Parsing only: a line is an [`Op`], nothing (a blank line), or a [`ScriptError`]
 //! naming what is wrong. Never panics, whatever the bytes (the `script` fuzz target
@@ -8,8 +9,14 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// The longest script line, in bytes, without its line end.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// One script operation.
 #[derive(Clone, PartialEq, Eq)]
@@ -82,8 +89,21 @@ impl fmt::Debug for Op {
 /// What is wrong with a script line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScriptError {
+    /// Longer than [`MAX_LINE_BYTES`].
+    TooLong,
     /// Not valid JSON.
     NotJson(String),
+    /// Valid JSON, but nested deeper than a script line may be.
+    TooDeep,
+    /// An object has the same key twice.
+    DuplicateKey(String),
+    /// The operation has no such field.
+    UnknownField {
+        /// The operation.
+        op: &'static str,
+        /// The field.
+        field: String,
+    },
     /// Valid JSON, but not an object.
     NotAnObject,
     /// No `"op"` string.
@@ -111,7 +131,13 @@ pub enum ScriptError {
 impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::TooLong => write!(f, "longer than {MAX_LINE_BYTES} bytes"),
             Self::NotJson(why) => write!(f, "not valid JSON: {why}"),
+            Self::TooDeep => f.write_str(
+                "valid JSON, but nested more than 128 levels deep, more than a script line may be",
+            ),
+            Self::DuplicateKey(key) => write!(f, "the key {key:?} appears twice in one object"),
+            Self::UnknownField { op, field } => write!(f, "{op}: no field {field:?}"),
             Self::NotAnObject => f.write_str("not a JSON object"),
             Self::MissingOp => f.write_str("no \"op\" string"),
             Self::UnknownOp(op) => write!(f, "unknown operation {op:?}"),
@@ -139,17 +165,30 @@ impl std::error::Error for ScriptError {}
 /// # Errors
 /// [`ScriptError`] for a line that is not a known, well-formed operation.
 pub fn parse_line(line: &str) -> Result<Option<Op>, ScriptError> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(ScriptError::TooLong);
+    }
     if line.trim().is_empty() {
         return Ok(None);
     }
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| ScriptError::NotJson(e.to_string()))?;
+    no_duplicate_keys(line)?;
+    let value: Value = serde_json::from_str(line).map_err(json_error)?;
     let Value::Object(fields) = value else {
         return Err(ScriptError::NotAnObject);
     };
     let Some(Value::String(op)) = fields.get("op") else {
         return Err(ScriptError::MissingOp);
     };
+    let name = known_op(op)?;
+    if let Some(field) = fields
+        .keys()
+        .find(|key| *key != "op" && !fields_of(name).contains(&key.as_str()))
+    {
+        return Err(ScriptError::UnknownField {
+            op: name,
+            field: field.clone(),
+        });
+    }
     let line = Line { fields: &fields };
     let op = match op.as_str() {
         "track" => Op::Track {
@@ -175,6 +214,119 @@ pub fn parse_line(line: &str) -> Result<Option<Op>, ScriptError> {
         other => return Err(ScriptError::UnknownOp(other.to_owned())),
     };
     Ok(Some(op))
+}
+
+/// The operation's name as a static string, if it is one of section 5's.
+fn known_op(op: &str) -> Result<&'static str, ScriptError> {
+    const OPS: [&str; 8] = [
+        "track",
+        "identify",
+        "token",
+        "logout",
+        "session_start",
+        "flush",
+        "wait",
+        "settle",
+    ];
+    OPS.into_iter()
+        .find(|known| *known == op)
+        .ok_or_else(|| ScriptError::UnknownOp(op.to_owned()))
+}
+
+/// The fields each operation has besides `op`.
+fn fields_of(op: &str) -> &'static [&'static str] {
+    match op {
+        "track" => &["name", "attrs"],
+        "identify" => &["id"],
+        "token" => &["token", "identifier"],
+        "wait" => &["ms"],
+        "settle" => &["timeout_ms"],
+        _ => &[],
+    }
+}
+
+fn json_error(error: serde_json::Error) -> ScriptError {
+    if error.to_string().starts_with("recursion limit exceeded") {
+        ScriptError::TooDeep
+    } else {
+        ScriptError::NotJson(error.to_string())
+    }
+}
+
+/// Refuses a line where an object, at any depth, has a key twice (JSON parsers keep
+/// one of them silently, so the line would not mean what it says).
+fn no_duplicate_keys(line: &str) -> Result<(), ScriptError> {
+    let mut deserializer = serde_json::Deserializer::from_str(line);
+    match Unique.deserialize(&mut deserializer) {
+        Ok(()) => deserializer.end().map_err(json_error),
+        Err(error) => match error.to_string().strip_prefix(DUPLICATE) {
+            Some(rest) => Err(ScriptError::DuplicateKey(
+                rest.split(" at line").next().unwrap_or(rest).to_owned(),
+            )),
+            None => Err(json_error(error)),
+        },
+    }
+}
+
+const DUPLICATE: &str = "duplicate key ";
+
+/// Walks a JSON value, failing on a key seen twice in one object.
+struct Unique;
+
+impl<'de> DeserializeSeed<'de> for Unique {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !keys.insert(key.clone()) {
+                return Err(de::Error::custom(format!("{DUPLICATE}{key:?}")));
+            }
+            map.next_value_seed(Self)?;
+        }
+        Ok(())
+    }
 }
 
 struct Line<'a> {
@@ -306,6 +458,46 @@ mod tests {
             let error = parse_line(line).unwrap_err();
             assert!(error.to_string().starts_with(message), "{line}: {error}");
         }
+    }
+
+    #[test]
+    fn section_5_bad_lines_unknown_fields_duplicate_keys_length_and_depth() {
+        assert_eq!(
+            parse_line(r#"{"op":"flush","now":true}"#),
+            Err(ScriptError::UnknownField {
+                op: "flush",
+                field: "now".into()
+            })
+        );
+        assert_eq!(
+            parse_line(r#"{"op":"track","name":"a","nmae":"b"}"#),
+            Err(ScriptError::UnknownField {
+                op: "track",
+                field: "nmae".into()
+            })
+        );
+        assert_eq!(
+            parse_line(r#"{"op":"identify","id":"a","id":"b"}"#),
+            Err(ScriptError::DuplicateKey("\"id\"".into()))
+        );
+        assert_eq!(
+            parse_line(r#"{"op":"track","name":"a","attrs":{"k":1,"k":2}}"#),
+            Err(ScriptError::DuplicateKey("\"k\"".into())),
+            "at any depth"
+        );
+        let long = format!(
+            r#"{{"op":"track","name":"{}"}}"#,
+            "x".repeat(MAX_LINE_BYTES)
+        );
+        assert_eq!(parse_line(&long), Err(ScriptError::TooLong));
+        let deep = format!(
+            r#"{{"op":"track","name":"a","attrs":{{"k":{}{}}}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        let refused = parse_line(&deep).unwrap_err();
+        assert_eq!(refused, ScriptError::TooDeep);
+        assert!(refused.to_string().starts_with("valid JSON"), "{refused}");
     }
 
     #[test]

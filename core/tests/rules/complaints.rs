@@ -1,4 +1,4 @@
-//! The user complaints SPEC.md guards against.
+//! The user complaints the rules guard against.
 
 use crate::support::*;
 
@@ -9,7 +9,7 @@ fn a_malformed_token_never_causes_a_retry_loop() {
     h.track("e");
     assert_eq!(
         h.flush(),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     for bad in ["", "garbage", "a.b", "a.b.c.d", "a b.c.d"] {
         assert!(
@@ -92,7 +92,7 @@ fn a_retry_uses_the_newest_token() {
     assert_eq!(
         h.unauthorized("TIME_CONSTRAINT_FAILURE"),
         vec![
-            notify("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&old)),
+            notice("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&old)),
             send(h.batch_id(1), identified("alice"), 1, Some(&new)),
         ]
     );
@@ -114,7 +114,7 @@ fn a_stale_401_for_the_old_user_after_a_switch_does_not_block_the_new_user() {
     assert_eq!(
         h.unauthorized("IDENTIFIER_MISMATCH"),
         vec![
-            notify("IDENTIFIER_MISMATCH", Some("alice"), Some(&alice)),
+            notice("IDENTIFIER_MISMATCH", Some("alice"), Some(&alice)),
             dropped("logged_out_auth_failure", 1),
             send(h.batch_id(2), identified("bob"), 1, Some(&bob)),
         ]

@@ -101,7 +101,7 @@ fn u2_identify_another_user_acts_as_logout_then_identify() {
     assert_eq!(
         h.unauthorized("INVALID_SIGNATURE"),
         vec![
-            notify("INVALID_SIGNATURE", Some("alice"), Some(&alice_token)),
+            notice("INVALID_SIGNATURE", Some("alice"), Some(&alice_token)),
             dropped("logged_out_auth_failure", 1),
         ]
     );

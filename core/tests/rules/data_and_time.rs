@@ -298,7 +298,7 @@ fn r1_refresh_ahead_warns_once_per_token_and_the_mark_survives_a_restart() {
     assert_eq!(h.advance(59_999), vec![]);
     assert_eq!(
         h.advance(1),
-        vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&expiring))]
+        vec![notice("TOKEN_EXPIRING", Some("alice"), Some(&expiring))]
     );
     assert_eq!(h.advance(600_000), vec![], "once for that token");
     let mut restored = h.restarted();
@@ -306,14 +306,14 @@ fn r1_refresh_ahead_warns_once_per_token_and_the_mark_survives_a_restart() {
         restored
             .drain()
             .iter()
-            .all(|s| !matches!(s, Seen::Notify { .. })),
+            .all(|s| !matches!(s, Seen::Notice { .. })),
         "the mark survives a restart"
     );
     // A new token gets its own warning.
     let next = token("alice", h.now.unix_ms / 1000 + 30, 2);
     assert_eq!(
         h.pass_token(&next, "alice"),
-        vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&next))]
+        vec![notice("TOKEN_EXPIRING", Some("alice"), Some(&next))]
     );
 }
 
@@ -328,7 +328,7 @@ fn r1_only_tokens_that_matter_and_only_when_enabled() {
     );
     assert_eq!(
         h.identify("bob"),
-        vec![notify("TOKEN_EXPIRING", Some("bob"), Some(&soon))]
+        vec![notice("TOKEN_EXPIRING", Some("bob"), Some(&soon))]
     );
 
     let mut off = Harness::new(jwt_config().with_refresh_ahead(std::time::Duration::ZERO));

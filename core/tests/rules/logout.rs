@@ -37,7 +37,7 @@ fn l1_logout_sends_the_old_users_data_with_their_token_and_starts_a_new_anonymou
     h.track("back");
     assert_eq!(
         h.flush(),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
 }
 
@@ -52,7 +52,7 @@ fn l2_a_401_after_logout_deletes_all_of_the_users_data_with_one_notice() {
     assert_eq!(
         h.unauthorized("TIME_CONSTRAINT_FAILURE"),
         vec![
-            notify("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&token)),
+            notice("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&token)),
             dropped("logged_out_auth_failure", 5),
         ]
     );
@@ -112,7 +112,7 @@ fn l4_transient_failures_after_logout_keep_the_data_and_retry_it() {
     assert_eq!(
         h.unauthorized("UNKNOWN"),
         vec![
-            notify("UNKNOWN", Some("alice"), Some(&token)),
+            notice("UNKNOWN", Some("alice"), Some(&token)),
             dropped("logged_out_auth_failure", 1)
         ]
     );
@@ -143,7 +143,7 @@ fn l2_a_401_after_logout_deletes_the_users_data_with_jwt_disabled_too() {
     assert_eq!(
         h.unauthorized("UNKNOWN"),
         vec![
-            notify("UNKNOWN", Some("alice"), None),
+            notice("UNKNOWN", Some("alice"), None),
             dropped("logged_out_auth_failure", 2)
         ]
     );

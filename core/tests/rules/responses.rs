@@ -40,7 +40,7 @@ fn a2_a_401_keeps_the_batch_marks_the_token_and_notifies_once() {
     let (mut h, token) = alice_in_flight(jwt_config());
     assert_eq!(
         h.unauthorized("TIME_CONSTRAINT_FAILURE"),
-        vec![notify(
+        vec![notice(
             "TIME_CONSTRAINT_FAILURE",
             Some("alice"),
             Some(&token)
@@ -74,7 +74,7 @@ fn a2_the_code_comes_from_the_body_else_unknown() {
     let (mut h, token) = alice_in_flight(jwt_config());
     assert_eq!(
         h.respond(401, &[], "<html>nope</html>"),
-        vec![notify("UNKNOWN", Some("alice"), Some(&token))]
+        vec![notice("UNKNOWN", Some("alice"), Some(&token))]
     );
     let second = good_token("alice", 2);
     h.pass_token(&second, "alice");
@@ -84,13 +84,13 @@ fn a2_the_code_comes_from_the_body_else_unknown() {
             &[],
             r#"{"error":{"type":"jwt","code":"SHINY_NEW_CODE"}}"#
         ),
-        vec![notify("SHINY_NEW_CODE", Some("alice"), Some(&second))]
+        vec![notice("SHINY_NEW_CODE", Some("alice"), Some(&second))]
     );
     let third = good_token("alice", 3);
     h.pass_token(&third, "alice");
     assert_eq!(
         h.unauthorized("TOKEN_NOT_AVAILABLE"),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), Some(&third))],
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), Some(&third))],
         "a server-sent TOKEN_NOT_AVAILABLE is a failure like any other"
     );
     assert_eq!(h.client.auth_failures(), 3);
@@ -106,7 +106,7 @@ fn a2_other_owners_are_not_blocked_by_a_rejected_token() {
     h.track("a2");
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", Some("alice"), None)],
+        vec![notice("UNKNOWN", Some("alice"), None)],
         "A2: the notice names an identified owner with JWT disabled too"
     );
     h.logout();
@@ -124,7 +124,7 @@ fn a2_anonymous_and_jwt_disabled_401s_wait_for_the_next_session() {
     h.flush();
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", None, None)]
+        vec![notice("UNKNOWN", None, None)]
     );
     assert_eq!(h.advance(600_000), vec![]);
     assert_eq!(
@@ -138,7 +138,7 @@ fn a2_anonymous_and_jwt_disabled_401s_wait_for_the_next_session() {
     disabled.flush();
     assert_eq!(
         disabled.unauthorized("IDENTIFIER_MISMATCH"),
-        vec![notify("IDENTIFIER_MISMATCH", Some("alice"), None)]
+        vec![notice("IDENTIFIER_MISMATCH", Some("alice"), None)]
     );
     assert_eq!(disabled.flush(), vec![]);
     assert_eq!(
@@ -155,7 +155,7 @@ fn a3_lockout_after_ten_consecutive_failures() {
         let seen = h.unauthorized("INVALID_SIGNATURE");
         assert_eq!(
             seen,
-            vec![notify(
+            vec![notice(
                 "INVALID_SIGNATURE",
                 Some("alice"),
                 Some(tokens.last().unwrap())
@@ -172,7 +172,7 @@ fn a3_lockout_after_ten_consecutive_failures() {
     assert_eq!(
         h.unauthorized("INVALID_SIGNATURE"),
         vec![
-            notify(
+            notice(
                 "INVALID_SIGNATURE",
                 Some("alice"),
                 Some(tokens.last().unwrap())
@@ -202,14 +202,14 @@ fn a3_the_counter_counts_within_a_session_and_the_lockout_is_reported_once() {
     let (mut h, first) = alice_in_flight(jwt_config().with_max_auth_failures(2));
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", Some("alice"), Some(&first))]
+        vec![notice("UNKNOWN", Some("alice"), Some(&first))]
     );
     let second = good_token("alice", 2);
     h.pass_token(&second, "alice");
     assert_eq!(
         h.unauthorized("UNKNOWN"),
         vec![
-            notify("UNKNOWN", Some("alice"), Some(&second)),
+            notice("UNKNOWN", Some("alice"), Some(&second)),
             Seen::LockedOut
         ]
     );
@@ -221,7 +221,7 @@ fn a3_the_counter_counts_within_a_session_and_the_lockout_is_reported_once() {
     );
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", Some("alice"), Some(&third))],
+        vec![notice("UNKNOWN", Some("alice"), Some(&third))],
         "one failure in the new session: no lockout"
     );
     assert_eq!(h.client.auth_failures(), 1);
@@ -406,7 +406,7 @@ fn v3_any_response_bytes_are_accepted_without_panicking() {
     h.flush();
     assert_eq!(
         h.respond(401, &[], &deep),
-        vec![notify("UNKNOWN", None, None)]
+        vec![notice("UNKNOWN", None, None)]
     );
 }
 

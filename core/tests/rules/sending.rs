@@ -243,7 +243,7 @@ fn s5_without_a_token_batches_wait_with_one_notice_until_a_token_arrives() {
     h.identify("alice");
     assert_eq!(
         h.track("a1"),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     assert_eq!(h.track("a2"), vec![], "once for the episode");
     assert_eq!(h.advance(60_000), vec![]);
@@ -274,7 +274,7 @@ fn s5_other_owners_are_not_held_up_by_a_missing_token() {
     h.identify("alice");
     assert_eq!(
         h.track("a1"),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     assert_eq!(
         h.ok(),
@@ -297,13 +297,13 @@ fn s5_a_new_episode_after_a_token_is_forgotten_tells_again() {
     h.identify("alice");
     assert_eq!(
         h.track("a1"),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     h.logout();
     h.identify("alice");
     assert_eq!(
         h.track("a2"),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
 }
 
@@ -314,7 +314,7 @@ fn s6_a_token_that_looks_expired_is_still_sent() {
     h.identify("alice");
     assert_eq!(
         h.pass_token(&expired, "alice"),
-        vec![notify("TOKEN_EXPIRING", Some("alice"), Some(&expired))],
+        vec![notice("TOKEN_EXPIRING", Some("alice"), Some(&expired))],
         "refresh-ahead only warns (R1)"
     );
     h.track("e");

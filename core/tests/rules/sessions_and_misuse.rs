@@ -15,7 +15,7 @@ fn ss1_session_start_resets_the_counter_lifts_the_lockout_and_frees_waiting_batc
     h.flush();
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", None, None), Seen::LockedOut]
+        vec![notice("UNKNOWN", None, None), Seen::LockedOut]
     );
     assert!(h.client.is_locked_out());
     assert_eq!(
@@ -124,7 +124,7 @@ fn w1_workspaces_are_isolated_instances() {
     assert_eq!(a.flush().len(), 1);
     assert_eq!(
         b.flush(),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     a.unauthorized("UNKNOWN");
     assert_eq!((a.client.auth_failures(), b.client.auth_failures()), (1, 0));

@@ -26,7 +26,7 @@ pub enum Seen {
         events: usize,
         bearer: Option<String>,
     },
-    Notify {
+    Notice {
         code: String,
         identifier: Option<String>,
         token: Option<String>,
@@ -429,7 +429,7 @@ pub fn state_bytes(client: &Client) -> Vec<u8> {
 /// What a user sees of an event; nothing for the observers' timeline.
 pub fn seen_of(event: Event) -> Option<Seen> {
     Some(match event {
-        Event::Notice(notice) => Seen::Notify {
+        Event::Notice(notice) => Seen::Notice {
             code: notice.code.as_str().to_owned(),
             identifier: notice.identifier.clone(),
             token: notice.token.as_ref().map(|t| t.expose().to_owned()),
@@ -461,8 +461,8 @@ pub fn send(batch_id: String, owner: Owner, events: usize, bearer: Option<&str>)
     }
 }
 
-pub fn notify(code: &str, identifier: Option<&str>, token: Option<&str>) -> Seen {
-    Seen::Notify {
+pub fn notice(code: &str, identifier: Option<&str>, token: Option<&str>) -> Seen {
+    Seen::Notice {
         code: code.to_owned(),
         identifier: identifier.map(str::to_owned),
         token: token.map(str::to_owned),

@@ -34,7 +34,7 @@ fn waiting_for_alice() -> Harness {
     assert_eq!(
         h.flush(),
         vec![
-            notify("TOKEN_NOT_AVAILABLE", Some("alice"), None),
+            notice("TOKEN_NOT_AVAILABLE", Some("alice"), None),
             fetch("alice", "TOKEN_NOT_AVAILABLE")
         ]
     );
@@ -60,7 +60,7 @@ fn r2_one_fetch_at_a_time_per_identifier() {
     // no second fetch.
     assert_eq!(
         h.unauthorized("INVALID_SIGNATURE"),
-        vec![notify("INVALID_SIGNATURE", Some("alice"), Some(&first))]
+        vec![notice("INVALID_SIGNATURE", Some("alice"), Some(&first))]
     );
     assert_eq!(h.fetches.len(), 1);
     // Another identifier gets its own.
@@ -86,7 +86,7 @@ fn r2_each_notice_with_an_identifier_asks_the_provider() {
     assert_eq!(
         h.unauthorized("TIME_CONSTRAINT_FAILURE"),
         vec![
-            notify("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&first)),
+            notice("TIME_CONSTRAINT_FAILURE", Some("alice"), Some(&first)),
             fetch("alice", "TIME_CONSTRAINT_FAILURE")
         ]
     );
@@ -97,7 +97,7 @@ fn r2_each_notice_with_an_identifier_asks_the_provider() {
     assert_eq!(
         h.pass_token(&expiring, "carol"),
         vec![
-            notify("TOKEN_EXPIRING", Some("carol"), Some(&expiring)),
+            notice("TOKEN_EXPIRING", Some("carol"), Some(&expiring)),
             fetch("carol", "TOKEN_EXPIRING")
         ]
     );
@@ -107,7 +107,7 @@ fn r2_each_notice_with_an_identifier_asks_the_provider() {
     h.flush();
     assert_eq!(
         h.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", None, None)]
+        vec![notice("UNKNOWN", None, None)]
     );
     assert!(h.fetches.is_empty());
 }
@@ -120,14 +120,14 @@ fn r2_with_jwt_disabled_or_without_a_provider_nothing_is_fetched() {
     disabled.flush();
     assert_eq!(
         disabled.unauthorized("UNKNOWN"),
-        vec![notify("UNKNOWN", Some("alice"), None)]
+        vec![notice("UNKNOWN", Some("alice"), None)]
     );
     let mut none = Harness::new(jwt_config());
     none.identify("alice");
     none.track("e");
     assert_eq!(
         none.flush(),
-        vec![notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
+        vec![notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)]
     );
     assert!(disabled.fetches.is_empty() && none.fetches.is_empty());
 }
@@ -248,7 +248,7 @@ fn r2d_an_answer_for_a_user_who_is_gone_is_not_stored() {
     h.track("e");
     let seen = h.flush();
     assert!(
-        seen.contains(&notify("TOKEN_NOT_AVAILABLE", Some("alice"), None)),
+        seen.contains(&notice("TOKEN_NOT_AVAILABLE", Some("alice"), None)),
         "{seen:?}"
     );
 }

@@ -1,4 +1,4 @@
-//! End-to-end suites for the authsync drivers: every rule group of SPEC.md exercised
+//! End-to-end suites for the authsync drivers: every rule group of the rules document exercised
 //! through a driver, over real HTTP, against the reference server.
 //!
 //! One suite, several drivers: each test is a generic function over [`Driver`], and

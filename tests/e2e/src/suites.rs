@@ -1,4 +1,4 @@
-//! The suites: each rule group of SPEC.md, through a driver, over real HTTP.
+//! The suites: each rule group of the rules document (docs/rules.md), through a driver, over real HTTP.
 //!
 //! Every suite asserts what a user would check: what the server accepted (and how
 //! often), what the listener heard, and the totals.

@@ -226,7 +226,13 @@ pub fn abstract_state(runner: &Runner) -> u64 {
         .hash(&mut h);
     for user in User::ALL {
         model.tokens[user.index()]
-            .map(|r| (token(r.newest), r.rejected.map(&mut token), r.expiry_told))
+            .map(|r| {
+                (
+                    token(r.newest),
+                    r.rejected.map(&mut token),
+                    r.expiry_noticed,
+                )
+            })
             .hash(&mut h);
     }
     let mut waiting: Vec<_> = model
@@ -238,7 +244,7 @@ pub fn abstract_state(runner: &Runner) -> u64 {
     waiting.hash(&mut h);
     let mut logged_out = model.logged_out.clone();
     logged_out.sort_unstable();
-    let mut told = model.told_no_token.clone();
+    let mut told = model.noticed_no_token.clone();
     told.sort_unstable();
     (
         logged_out,

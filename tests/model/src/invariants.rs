@@ -294,7 +294,7 @@ impl Ledger {
 
     /// A 401's wait for the next session ends when the client forgets the owner: an
     /// identified owner who is no longer the current user (so logged out) and has no
-    /// pending data left. Core's choice (`DurableState::forget_if_done`); SPEC.md L1
+    /// pending data left. Core's choice (`DurableState::forget_if_done`); L1
     /// says only that the logged-out user's token is kept for their remaining data.
     fn forget_logged_out_owners(&mut self, client: &Client) {
         let current = client.current_user();

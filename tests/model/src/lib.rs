@@ -1,6 +1,6 @@
-//! `authsync-model`: the core proved against an independent model of SPEC.md section 3.
+//! `authsync-model`: the core proved against an independent model of section 3 of the rules document.
 //!
-//! - [`model`]: the reference model, written from SPEC.md, plain `Vec`s and `match`es.
+//! - [`model`]: the reference model, written from the rules document (docs/rules.md), plain `Vec`s and `match`es.
 //! - [`alphabet`]: the abstract inputs (track, identify among 3 users, good / expired /
 //!   repeated / rejected tokens, session start, logout, flush, every kind of answer to
 //!   the request in flight, short and long waits, a process restart).

@@ -1,4 +1,4 @@
-//! The reference model: SPEC.md section 3, written from the spec, small and slow on
+//! The reference model: section 3 of the rules document, written from the spec, small and slow on
 //! purpose.
 //!
 //! State is plain `Vec`s and `Option`s; every input is one `match` arm that reads like
@@ -7,7 +7,7 @@
 //! a list of [`Predicted`] happenings per step, compared with the core's by
 //! [`crate::observe`].
 //!
-//! Where SPEC.md leaves a choice open, the model follows the core's documented choice
+//! Where the rules leave a choice open, the model follows the core's documented choice
 //! and says so with a `Core's choice` comment naming the core function.
 //!
 //! What the model does not know: the backoff jitter. A4 says "full jitter from the
@@ -49,7 +49,7 @@ impl Party {
     }
 }
 
-/// The knobs of SPEC.md C1 that the rules depend on; the simulated driver builds the
+/// The knobs of C1 (docs/rules.md) that the rules depend on; the simulated driver builds the
 /// core's `Config` from them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Settings {
@@ -88,7 +88,7 @@ impl Settings {
         }
     }
 
-    /// [`Settings::small`] with SPEC.md's default lockout threshold (10).
+    /// [`Settings::small`] with the rules document's default lockout threshold (10).
     #[must_use]
     pub const fn default_lockout() -> Self {
         Self {
@@ -149,7 +149,7 @@ pub struct TokenRecord {
     /// The token the server last rejected.
     pub rejected: Option<TokenName>,
     /// Whether `TOKEN_EXPIRING` was told for `newest`.
-    pub expiry_told: bool,
+    pub expiry_noticed: bool,
 }
 
 /// The request in flight (S2).
@@ -213,7 +213,7 @@ pub struct Model {
     /// Owners whose batches wait for the next session (A2 without a token).
     pub waiting_for_session: Vec<Party>,
     /// Users told `TOKEN_NOT_AVAILABLE` in their current episode (S5).
-    pub told_no_token: Vec<User>,
+    pub noticed_no_token: Vec<User>,
     /// Consecutive authentication failures in this session (A2, A3).
     pub auth_failures: u32,
     /// Consecutive transient failures since the last 2xx (A4).
@@ -261,7 +261,7 @@ impl Model {
             minted: [0; 3],
             logged_out: Vec::new(),
             waiting_for_session: Vec::new(),
-            told_no_token: Vec::new(),
+            noticed_no_token: Vec::new(),
             auth_failures: 0,
             backoff_streak: 0,
             backoff_until: None,
@@ -310,7 +310,7 @@ impl Model {
                 let record = self.tokens[u.index()]?;
                 let usable = self.usable_token(u)?;
                 let warn_at = usable.exp_from_start_ms() - REFRESH_AHEAD_MS;
-                (!record.expiry_told)
+                (!record.expiry_noticed)
                     .then(|| u64::try_from(warn_at).ok())
                     .flatten()
                     .filter(|&at| at > self.now_ms)
@@ -618,7 +618,7 @@ impl Model {
         self.seal();
         // Core's choice (`DurableState::apply`, `Identified`): identifying a user who
         // logged out with data still pending makes that data theirs again, no longer
-        // logged out (SPEC.md does not say).
+        // logged out (the rules do not say).
         self.logged_out.retain(|u| *u != user);
         self.current = Party::User(user);
         Outcome::Applied
@@ -654,10 +654,10 @@ impl Model {
                 *slot = Some(TokenRecord {
                     newest: token,
                     rejected,
-                    expiry_told: false,
+                    expiry_noticed: false,
                 });
                 // S5: a token ends the "no token" episode.
-                self.told_no_token.retain(|u| *u != token.user);
+                self.noticed_no_token.retain(|u| *u != token.user);
                 Outcome::Applied
             }
         }
@@ -792,14 +792,14 @@ impl Model {
                 let has_sealed = self.queue.iter().any(|b| b.owner == Party::User(user));
                 if has_sealed
                     && self.tokens[user.index()].is_none()
-                    && !self.told_no_token.contains(&user)
+                    && !self.noticed_no_token.contains(&user)
                 {
                     out.push(Happening::Notified {
                         code: "TOKEN_NOT_AVAILABLE".to_owned(),
                         identifier: Some(user),
                         token: None,
                     });
-                    self.told_no_token.push(user);
+                    self.noticed_no_token.push(user);
                 }
             }
             // R1: expired tokens are past the window; good ones never enter it here.
@@ -813,9 +813,9 @@ impl Model {
                     && matters
                     && usable.is_some()
                     && record.newest.expired
-                    && !record.expiry_told
+                    && !record.expiry_noticed
                 {
-                    record.expiry_told = true;
+                    record.expiry_noticed = true;
                     out.push(Happening::Notified {
                         code: "TOKEN_EXPIRING".to_owned(),
                         identifier: Some(user),
@@ -938,7 +938,7 @@ impl Model {
         if self.logged_out.contains(&user) && !self.has_pending(owner) {
             self.logged_out.retain(|u| *u != user);
             self.tokens[user.index()] = None;
-            self.told_no_token.retain(|u| *u != user);
+            self.noticed_no_token.retain(|u| *u != user);
             self.waiting_for_session.retain(|p| *p != owner);
         }
     }

@@ -256,7 +256,7 @@ impl Correspondence {
         }
     }
 
-    /// Compares one step's happenings, in any order within the step (SPEC.md does not
+    /// Compares one step's happenings, in any order within the step (the rules do not
     /// order the actions of one input), binding names that first appear in it.
     ///
     /// # Errors

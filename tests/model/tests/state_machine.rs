@@ -4,7 +4,7 @@
 //!
 //! 10 500 cases in all (fixed seed, see `config`), in three configurations (see `Settings`'s presets):
 //! - `small` (4 500 cases): JWT on, batches of 2, 5 pending events, lockout after 3;
-//! - `default_lockout` (3 000 cases): the same with SPEC.md's default threshold of 10,
+//! - `default_lockout` (3 000 cases): the same with the rules document's default threshold of 10,
 //!   so that the lockout is reached as specified, in the longer sequences;
 //! - `jwt_disabled` (3 000 cases): no tokens; a 401 waits for the next session.
 

@@ -171,7 +171,7 @@ pub fn help_text(program: &str) -> String {
         "\
 {program}: the authsync reference ingestion server (wire protocol v1), for tests and demos.
 
-It answers POST /v1/report as SPEC section 4 says, verifying JWTs (RS256, RS512, ES256)
+It answers POST /v1/report as section 4 of the rules document says, verifying JWTs (RS256, RS512, ES256)
 with the public keys it is given, and offers test-only admin routes on loopback.
 
 Usage: {program} [OPTIONS]

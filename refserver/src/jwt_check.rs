@@ -1,4 +1,4 @@
-//! JWT verification in the exact order and with the exact codes of SPEC section 4.
+//! JWT verification in the exact order and with the exact codes of section 4 of the rules document.
 //!
 //! `jsonwebtoken`'s own `decode` validates in its own order and reports its own
 //! errors, so only its signature primitive is used here: the header is read first,
@@ -35,7 +35,7 @@ use crate::config::{Enforcement, ServerConfig};
 use crate::verify_key::{Alg, VerifyKey};
 use crate::wire::{User, UserKind};
 
-/// The JWT error codes of SPEC section 4 (the server-side ones).
+/// The JWT error codes of section 4 of the rules document (the server-side ones).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JwtErrorCode {

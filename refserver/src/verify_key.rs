@@ -1,6 +1,6 @@
 //! Verification keys: the PEM public keys the server trusts, each with an optional `kid`.
 //!
-//! The key type decides which algorithms it verifies (SPEC section 4): an RSA key
+//! The key type decides which algorithms it verifies (section 4 of the rules document): an RSA key
 //! verifies RS256 and RS512, an EC P-256 key verifies ES256. Nothing else is accepted.
 
 use std::fmt;

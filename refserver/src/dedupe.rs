@@ -2,7 +2,7 @@
 //!
 //! The first acceptance of a batch fixes its `accepted` count; any later request with
 //! the same app id and batch id is a duplicate answered with that count, whatever its
-//! bytes (SPEC section 4).
+//! bytes (section 4 of the rules document).
 
 use std::collections::HashMap;
 

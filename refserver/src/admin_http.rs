@@ -14,8 +14,10 @@
 //! | `PATCH /admin/config` | change it (also `POST`, `PUT`) |
 //! | `POST /admin/reset` | forget data, dedupe store, faults |
 //! | `POST /admin/shutdown` | stop the server |
+//! | `POST /admin/mint` | a token signed by a TEST key (see [`mint_json`]) |
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::Method;
 use serde::Serialize;
@@ -24,11 +26,13 @@ use serde_json::{Value, json};
 use crate::admin::Admin;
 use crate::config::{Clock, Enforcement, ServerConfig};
 use crate::faults::Fault;
+use crate::keys;
+use crate::mint::{Claims, MintOptions, mint};
 use crate::report::Outcome;
 use crate::state::Shared;
 use crate::verify_key::VerifyKey;
 
-const ROUTES: [&str; 8] = [
+const ROUTES: [&str; 9] = [
     "/admin/requests",
     "/admin/events",
     "/admin/batches",
@@ -37,6 +41,7 @@ const ROUTES: [&str; 8] = [
     "/admin/config",
     "/admin/reset",
     "/admin/shutdown",
+    "/admin/mint",
 ];
 
 pub(crate) fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: &[u8]) -> Outcome {
@@ -75,6 +80,10 @@ pub(crate) fn handle(shared: &Arc<Shared>, method: &Method, path: &str, body: &[
             admin.reset();
             ok(&json!({"status": "ok"}))
         }
+        ("POST", "/admin/mint") => match parse_json(body).and_then(|v| mint_json(&admin, &v)) {
+            Ok(minted) => ok(&minted),
+            Err(message) => bad_request(&message),
+        },
         ("POST", "/admin/shutdown") => {
             admin.request_shutdown();
             ok(&json!({"status": "stopping"}))
@@ -101,6 +110,64 @@ fn bad_request(message: &str) -> Outcome {
 
 fn parse_json(body: &[u8]) -> Result<Value, String> {
     serde_json::from_slice(body).map_err(|err| format!("the body is not JSON: {err}"))
+}
+
+/// Tokens minted over HTTP so far: each carries a `jti` of its own, so that two
+/// tokens for the same subject always differ (a new token after a rejected one).
+static MINTED: AtomicU64 = AtomicU64::new(0);
+
+/// `POST /admin/mint`: a token for a process that cannot sign itself (tests of the
+/// Python bindings), signed with a checked-in TEST key whether or not the server
+/// trusts it. Body: `sub` (string, required), `ttl_secs` (`exp` is the server's now
+/// plus this, negative for an expired token; default 600), `kid` (`test-rsa-a`, the
+/// default, `test-rsa-b` or `test-p256`), `claims` (an object of claims that replace
+/// the defaults). Defaults: `sub`, `exp`, `iat` (the server's now) and a unique `jti`.
+/// Answers `{"token", "kid", "exp"}`.
+fn mint_json(admin: &Admin, request: &Value) -> Result<Value, String> {
+    let Value::Object(request) = request else {
+        return Err("the mint request must be a JSON object".to_owned());
+    };
+    for field in request.keys() {
+        if !["sub", "ttl_secs", "kid", "claims"].contains(&field.as_str()) {
+            return Err(format!("unknown mint field {field:?}"));
+        }
+    }
+    let sub = request
+        .get("sub")
+        .and_then(Value::as_str)
+        .ok_or("sub must be a string")?;
+    let ttl = match request.get("ttl_secs") {
+        None => 600,
+        Some(ttl) => ttl.as_i64().ok_or("ttl_secs must be an integer")?,
+    };
+    let key = match request.get("kid") {
+        None => keys::rsa_a(),
+        Some(kid) => {
+            let kid = kid.as_str().ok_or("kid must be a string")?;
+            keys::all()
+                .into_iter()
+                .find(|key| key.kid() == kid)
+                .ok_or_else(|| format!("no TEST key has kid {kid:?}"))?
+        }
+    };
+    let now = admin.config().clock.now_unix();
+    let exp = now.saturating_add(ttl);
+    let serial = MINTED.fetch_add(1, Ordering::Relaxed);
+    let mut claims = Claims::for_subject(sub)
+        .exp(exp)
+        .iat(now)
+        .claim("jti", Value::String(format!("admin-mint-{now}-{serial}")));
+    match request.get("claims") {
+        None => {}
+        Some(Value::Object(extra)) => {
+            for (name, value) in extra {
+                claims = claims.claim(name.clone(), value.clone());
+            }
+        }
+        Some(_) => return Err("claims must be an object".to_owned()),
+    }
+    let token = mint(&key, &claims, &MintOptions::new()).map_err(|err| err.to_string())?;
+    Ok(json!({"token": token, "kid": key.kid(), "exp": exp}))
 }
 
 fn faults_json(admin: &Admin) -> Value {

@@ -1,4 +1,4 @@
-//! Wire protocol v1 (SPEC section 4): the request body and the response bodies.
+//! Wire protocol v1 (section 4 of the rules document): the request body and the response bodies.
 //!
 //! Parsing is strict, because a reference server that accepts what the contract does
 //! not would hide client bugs: every field of the body must be there with its type;

@@ -194,6 +194,66 @@ fn the_config_can_be_read_and_changed_over_http() {
 }
 
 #[test]
+fn post_admin_mint_signs_tokens_the_server_accepts() {
+    let server = server();
+    let minted = post_json(&admin_url(&server, "mint"), &json!({"sub": "user-1"}));
+    assert_eq!(minted.status, 200, "{}", minted.body);
+    let minted = minted.json();
+    assert_eq!(minted["kid"], "test-rsa-a");
+    assert_eq!(minted["exp"], NOW + 600, "exp follows the server's clock");
+    let t = minted["token"].as_str().unwrap().to_owned();
+    Report::identified("user-1")
+        .bearer(&t)
+        .send(&server)
+        .assert_ok(2, false);
+    let batches = get(&admin_url(&server, "batches")).json();
+    assert_eq!(batches[0]["auth"]["subject"], "user-1");
+
+    // Two tokens for one subject differ (a `jti` each), as a token after a 401 must.
+    let again = post_json(&admin_url(&server, "mint"), &json!({"sub": "user-1"})).json();
+    assert_ne!(again["token"], minted["token"]);
+
+    // Another key, an expired token, extra claims.
+    let p256 = post_json(
+        &admin_url(&server, "mint"),
+        &json!({"sub": "user-2", "kid": "test-p256", "claims": {"scope": "x"}}),
+    )
+    .json();
+    assert_eq!(p256["kid"], "test-p256");
+    Report::identified("user-2")
+        .batch("b2")
+        .bearer(p256["token"].as_str().unwrap())
+        .send(&server)
+        .assert_ok(2, false);
+    let expired = post_json(
+        &admin_url(&server, "mint"),
+        &json!({"sub": "user-3", "ttl_secs": -3600}),
+    )
+    .json();
+    Report::identified("user-3")
+        .batch("b3")
+        .bearer(expired["token"].as_str().unwrap())
+        .send(&server)
+        .assert_jwt("TIME_CONSTRAINT_FAILURE");
+
+    for bad in [
+        json!({}),
+        json!({"sub": 7}),
+        json!({"sub": "u", "kid": "nope"}),
+        json!({"sub": "u", "ttl_secs": "long"}),
+        json!({"sub": "u", "claims": []}),
+        json!({"sub": "u", "colour": "blue"}),
+        json!("u"),
+    ] {
+        let reply = post_json(&admin_url(&server, "mint"), &bad);
+        assert_eq!(reply.status, 400, "{bad}: {}", reply.body);
+    }
+    assert_eq!(get(&admin_url(&server, "mint")).status, 405);
+    // Admin routes are never logged: the minted tokens are not in the request log.
+    assert_eq!(server.admin().request_log().len(), 3);
+}
+
+#[test]
 fn unknown_admin_routes_and_methods() {
     let server = server();
     assert_eq!(get(&admin_url(&server, "nothing")).status, 404);

@@ -1,6 +1,6 @@
 //! The checked-in TEST keys: two RSA-2048 keys and one EC P-256 key.
 //!
-//! They live in `tests/refserver/keys/` (see the README there), are public to anyone
+//! They live in `refserver/keys/` (see the README there), are public to anyone
 //! who reads this repository, and exist only so that tests can mint tokens that the
 //! reference server accepts. Never use them for anything real.
 

@@ -1,5 +1,5 @@
 //! The report endpoint through real HTTP: acceptance, 400/404/405/413, dedupe, and
-//! the check order of SPEC section 4.
+//! the check order of section 4 of the rules document.
 
 mod common;
 

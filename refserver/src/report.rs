@@ -1,4 +1,4 @@
-//! `POST /v1/report` processing, in the check order of SPEC section 4:
+//! `POST /v1/report` processing, in the check order of section 4 of the rules document:
 //! route (404, 405) → body limit (413) → body and header/body agreement (400) →
 //! authentication (401) → dedupe (200, `duplicate: true`) → accept (200).
 

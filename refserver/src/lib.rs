@@ -1,4 +1,4 @@
-//! The authsync reference ingestion server: wire protocol v1 of SPEC section 4, with
+//! The authsync reference ingestion server: wire protocol v1 of section 4 of the rules document, with
 //! real JWT verification, for end-to-end tests, demos, and app teams who want to check
 //! that their backend mints tokens the protocol accepts.
 //!
