@@ -117,10 +117,19 @@ EXIT_SCRIPT = textwrap.dedent(
     import sys, threading, time
     import authsync
 
-    class SlowTransport(authsync.Transport):
+    # Called back hundreds of times a second (503, backoff of a few ms): without the
+    # package's exit hook, one of these calls lands in the interpreter's finalization
+    # and the process aborts ("FATAL: exception not rethrown", 10 runs out of 10 on
+    # Python 3.11).
+    class BusyTransport(authsync.Transport):
+        def __init__(self):
+            self.calls = 0
+
         def send(self, request):
-            print("in transport", flush=True)
-            time.sleep(0.3)
+            self.calls += 1
+            if self.calls == 1:
+                print("in transport", flush=True)
+            time.sleep(0.002)
             return authsync.HttpResponse(status=503, headers={"retry-after": "0"})
 
     class Chatty(authsync.AuthenticationListener):
@@ -131,7 +140,7 @@ EXIT_SCRIPT = textwrap.dedent(
     config = authsync.ClientConfig(
         app_id="py-exit", endpoint=sys.argv[2], environment=authsync.Environment.LIVE,
         jwt_enabled=True, backoff_base_ms=1, backoff_cap_ms=5)
-    client = authsync.AuthsyncClient(config, listener=Chatty(), transport=SlowTransport())
+    client = authsync.AuthsyncClient(config, listener=Chatty(), transport=BusyTransport())
     client.identify("user-x")   # no token: notices for the listener
     for i in range(50):
         client.track("e")
