@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authsync_blocking::{Client, HttpTransport, IgnoredBecause, JwtAuthenticationDetails};
+use authsync_blocking::{Client, IgnoredBecause, JwtAuthenticationDetails};
 
 use crate::callbacks::{self, AuthenticationListener, ForeignTransport, TokenProvider, Transport};
 use crate::config::ClientConfig;
@@ -148,9 +148,10 @@ impl AuthsyncClient {
         if let Some(provider) = token_provider {
             options = options.token_provider(callbacks::provider(provider));
         }
-        let transport = transport
-            .map(|transport| Arc::new(ForeignTransport::new(transport)) as Arc<dyn HttpTransport>);
-        let client = Client::start_with_transport(options, transport)?;
+        if let Some(transport) = transport {
+            options = options.http_transport(Arc::new(ForeignTransport::new(transport)));
+        }
+        let client = Client::start(options)?;
         Ok(Arc::new(Self { client }))
     }
 

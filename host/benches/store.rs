@@ -12,8 +12,8 @@ use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use authsync_core::{Client, Config, FsyncPolicy, Now, Step, Storage, StoragePolicy};
-use authsync_host::{Engine, OsFileSystem, StateDir, WorkspaceOptions};
+use authsync_core::{Client, Config, FsyncPolicy, Now, Storage, StoragePolicy};
+use authsync_host::{Engine, OsFileSystem, StateDir, Work, WorkspaceOptions};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 
@@ -52,15 +52,10 @@ fn engine(dir: &std::path::Path, storage: StoragePolicy) -> Engine {
 
 /// Performs the storage steps a driver's thread would (syncs, compactions).
 fn driver_steps(engine: &mut Engine) {
-    let _ = engine.take_events();
-    while let Some(step) = engine.next_step() {
-        let store = engine.store().unwrap();
-        match step {
-            Step::Sync(job) => engine.synced(job.id, store.sync()),
-            Step::Compact(job) => {
-                let result = store.compact(&job);
-                engine.compacted(&job, result);
-            }
+    while let Some(work) = engine.next_work() {
+        match work {
+            Work::Storage(task) => engine.storage_done(task.run()),
+            Work::Tell(..) => engine.told(),
             _ => {}
         }
     }
@@ -96,7 +91,6 @@ fn durable(c: &mut Criterion) {
                         // A driver's thread syncs when the policy says; every 256
                         // tracks stands in for its timer.
                         if i % 256 == 255 {
-                            let _ = engine.wake_if_due();
                             driver_steps(&mut engine);
                         }
                     }

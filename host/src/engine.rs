@@ -1,25 +1,28 @@
 //! One workspace run on std, for drivers: the core, its store, its clock and its
-//! listeners, opened together, with the few operations every driver performs the
-//! same way. Which step comes next, what a result means, when a wait is over: the
-//! core's. What is left to a driver is how it waits and runs things at once (threads,
-//! tasks).
+//! listeners, opened together, and the loop every driver runs, written once: which
+//! [`Work`] comes next, what is still in a driver's hands, when the workspace is
+//! settled, closing and finished. Which step comes next and what a result means are
+//! the core's; what is left to a driver is how it waits and runs things at once
+//! (threads, tasks).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use authsync_core::{
-    Client, CompactJob, Event, FetchId, Now, RequestId, Step, Storage, StorageFailure, SyncId,
-    TokenAnswer, TransportFailure, WriteJob,
+    Client, FetchId, Now, RequestId, Step, Storage, StorageFailure, TokenAnswer, TransportFailure,
+    Wakeup, WriteJob,
 };
 use bytes::Bytes;
 
 use crate::clock::SystemClock;
-use crate::details::HttpOptions;
 use crate::error::{Error, StartError};
 use crate::listeners::Listeners;
 use crate::options::WorkspaceOptions;
+use crate::provider::{Cancellation, TokenRequest};
 use crate::store::StateDir;
+use crate::transport::{HttpTransport, UreqTransport};
+use crate::work::{StorageDone, StorageTask, Work};
 
 /// What a workspace still had to send when a wait ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,25 +39,40 @@ pub struct PendingReport {
 }
 
 /// What a driver keeps of its options after opening: its own parts.
-#[derive(Debug)]
 pub struct DriverParts<P> {
     /// The token provider, if any.
     pub provider: Option<P>,
-    /// HTTP timeouts and limits.
-    pub http: HttpOptions,
+    /// What the workspace's requests are sent with.
+    pub transport: Arc<dyn HttpTransport>,
 }
 
 /// A workspace's core, store, clock and listeners.
 ///
 /// ```
-/// use authsync_core::{Config, Step};
-/// use authsync_host::{Engine, WorkspaceOptions};
+/// use authsync_core::Config;
+/// use authsync_host::{Engine, Work, WorkspaceOptions};
 /// let options: WorkspaceOptions<()> =
 ///     WorkspaceOptions::new(Config::new("app", "http://127.0.0.1:9")).seed(1);
 /// let (mut engine, _) = Engine::open(options).unwrap();
 /// engine.input(|client, now| client.handle_track(now, "e", &serde_json::json!({}))).unwrap().unwrap();
 /// engine.input(|client, now| client.handle_flush(now)).unwrap();
-/// assert!(matches!(engine.next_step(), Some(Step::Send(_))));
+/// // A driver's loop: perform each piece of work, hand its result back.
+/// let mut sent = None;
+/// while let Some(work) = engine.next_work() {
+///     match work {
+///         Work::Tell(events, listeners) => {
+///             for event in &events {
+///                 listeners.dispatch(event);
+///             }
+///             engine.told();
+///         }
+///         Work::Send(request) => sent = Some(request),
+///         other => unreachable!("{other:?}"),
+///     }
+/// }
+/// let request = sent.expect("the sealed batch is sent");
+/// assert!(!engine.report(std::time::Instant::now()).settled, "the send is in hand");
+/// engine.answered(request.id, Err(authsync_core::TransportFailure::Connect));
 /// ```
 #[derive(Debug)]
 pub struct Engine {
@@ -65,6 +83,14 @@ pub struct Engine {
     app_id: String,
     /// Steps the core handed out while the store was rewritten at open.
     held: VecDeque<Step>,
+    /// Work handed to the driver whose result it has not handed back yet.
+    in_hand: usize,
+    /// The core's deadline when the driver last asked: a later change wakes it.
+    deadline_known: Option<Wakeup>,
+    /// Running token fetches, to cancel.
+    fetches: BTreeMap<FetchId, Cancellation>,
+    closing: bool,
+    finished: bool,
 }
 
 impl Engine {
@@ -83,6 +109,7 @@ impl Engine {
             file_system,
             seed,
             http,
+            transport,
             session_on_launch,
             provider,
             token_timeout,
@@ -124,13 +151,25 @@ impl Engine {
             clock,
             listeners,
             held: VecDeque::new(),
+            in_hand: 0,
+            deadline_known: None,
+            fetches: BTreeMap::new(),
+            closing: false,
+            finished: false,
         };
         engine.rewrite_before_start();
         if session_on_launch {
             engine.core.handle_session_start(now);
         }
         engine.write_now();
-        Ok((engine, DriverParts { provider, http }))
+        let transport = transport.unwrap_or_else(|| Arc::new(UreqTransport::new(http)));
+        Ok((
+            engine,
+            DriverParts {
+                provider,
+                transport,
+            },
+        ))
     }
 
     /// After damage the core rewrites the whole store first (D5): done here, before
@@ -146,9 +185,9 @@ impl Engine {
             };
             match step {
                 Step::Compact(job) => {
-                    let result = store.compact(&job);
-                    let failed = result.is_err();
-                    self.compacted(&job, result);
+                    let done = StorageTask::compact(Some(Arc::clone(&store)), job).run();
+                    let failed = done.feed(&mut self.core, self.clock.now());
+                    self.write_now();
                     if failed {
                         // The driver tries again after the core's backoff.
                         return;
@@ -183,7 +222,7 @@ impl Engine {
         &self.core
     }
 
-    /// The store, for the storage steps a driver performs off its lock.
+    /// The store, for a driver whose writer appends off its lock.
     #[must_use]
     pub fn store(&self) -> Option<Arc<StateDir>> {
         self.store.clone()
@@ -206,8 +245,11 @@ impl Engine {
     ///
     /// # Errors
     /// [`Error::NotStored`] when storage failed: the change took effect and is kept
-    /// in memory (D4).
+    /// in memory (D4); [`Error::ShutDown`] once closing (nothing taken).
     pub fn input<R>(&mut self, input: impl FnOnce(&mut Client, Now) -> R) -> Result<R, Error> {
+        if self.closing {
+            return Err(Error::ShutDown);
+        }
         let result = input(&mut self.core, self.clock.now());
         self.write_now();
         match self.core.unstored() {
@@ -220,9 +262,30 @@ impl Engine {
 
     /// Feeds one input without writing its records: a driver with a writer of its own
     /// waits until [`Engine::stored`] says the returned lsn is stored.
-    pub fn input_unwritten<R>(&mut self, input: impl FnOnce(&mut Client, Now) -> R) -> (R, u64) {
+    ///
+    /// # Errors
+    /// [`Error::ShutDown`] once closing (nothing taken).
+    pub fn input_unwritten<R>(
+        &mut self,
+        input: impl FnOnce(&mut Client, Now) -> R,
+    ) -> Result<(R, u64), Error> {
+        if self.closing {
+            return Err(Error::ShutDown);
+        }
         let result = input(&mut self.core, self.clock.now());
-        (result, self.core.lsn())
+        Ok((result, self.core.lsn()))
+    }
+
+    /// Whether the driver should be woken: the core has work or records for it, or
+    /// its next deadline moved since the driver last looked. Most tracks bring
+    /// nothing, and a wake-up costs a system call.
+    pub fn has_news(&mut self) -> bool {
+        let deadline = self.core.poll_timeout();
+        let news = self.core.has_output()
+            || self.core.written_lsn() < self.core.lsn()
+            || deadline != self.deadline_known;
+        self.deadline_known = deadline;
+        news
     }
 
     /// Whether change `lsn` is stored: `Some(Ok)` when written, `Some(Err)` when
@@ -270,26 +333,64 @@ impl Engine {
         }
     }
 
-    /// Every event released so far, in order.
-    pub fn take_events(&mut self) -> Vec<Event> {
-        std::iter::from_fn(|| self.core.poll_event()).collect()
+    /// The driver's next piece of work: events to tell first, then the core's steps,
+    /// once any deadline that has passed is handled. `None`: wait until
+    /// [`Engine::next_wake`] or until woken.
+    pub fn next_work(&mut self) -> Option<Work> {
+        self.wake_if_due();
+        let events: Vec<_> = std::iter::from_fn(|| self.core.poll_event()).collect();
+        if !events.is_empty() {
+            self.in_hand += 1;
+            return Some(Work::Tell(events, self.listeners.clone()));
+        }
+        let step = self.held.pop_front().or_else(|| self.core.poll_step())?;
+        let work = match step {
+            Step::Send(request) => Work::Send(request),
+            Step::FetchToken(fetch) => {
+                let request = TokenRequest::for_fetch(&fetch);
+                self.fetches.insert(fetch.id, request.cancellation.clone());
+                return Some(Work::FetchToken {
+                    id: fetch.id,
+                    request,
+                });
+            }
+            Step::CancelFetch(id) => {
+                if let Some(cancellation) = self.fetches.remove(&id) {
+                    cancellation.cancel();
+                }
+                return Some(Work::CancelFetch(id));
+            }
+            Step::Sync(job) => Work::Storage(StorageTask::sync(self.store.clone(), job)),
+            Step::Compact(job) => Work::Storage(StorageTask::compact(self.store.clone(), job)),
+            Step::Finish { clean } => return Some(Work::Finish { clean }),
+            other => {
+                log::error!(
+                    "authsync: {}: a step this host does not know: {other:?}",
+                    self.app_id
+                );
+                return self.next_work();
+            }
+        };
+        // Fetches are not counted: they end at the core's timeout, not the driver's.
+        self.in_hand += 1;
+        Some(work)
     }
 
-    /// The next step for the driver.
-    pub fn next_step(&mut self) -> Option<Step> {
-        self.held.pop_front().or_else(|| self.core.poll_step())
+    /// The events of a [`Work::Tell`] were told.
+    pub fn told(&mut self) {
+        self.in_hand = self.in_hand.saturating_sub(1);
     }
 
-    /// When the core next needs its timeout handled.
-    #[must_use]
-    pub fn next_wake(&self) -> Option<Instant> {
-        self.core
-            .poll_timeout()
+    /// When the core next needs its timeout handled: the driver sleeps until then
+    /// (or until woken, when [`Engine::has_news`] says so).
+    pub fn next_wake(&mut self) -> Option<Instant> {
+        self.deadline_known = self.core.poll_timeout();
+        self.deadline_known
             .map(|wakeup| self.clock.instant_at(wakeup.at_mono_ms))
     }
 
     /// Hands the time to the core if one of its deadlines has passed; whether one had.
-    pub fn wake_if_due(&mut self) -> bool {
+    fn wake_if_due(&mut self) -> bool {
         let now = self.clock.now();
         let due = self
             .core
@@ -308,6 +409,7 @@ impl Engine {
         id: RequestId,
         result: Result<http::Response<Bytes>, TransportFailure>,
     ) {
+        self.in_hand = self.in_hand.saturating_sub(1);
         let now = self.clock.now();
         let fed = match result {
             Ok(response) => self.core.handle_response(now, id, response),
@@ -321,6 +423,7 @@ impl Engine {
 
     /// Hands a token provider's answer to the core (refused when the fetch ended).
     pub fn token_answer(&mut self, id: FetchId, answer: TokenAnswer) {
+        self.fetches.remove(&id);
         let now = self.clock.now();
         if self.core.handle_token_answer(now, id, answer).is_err() {
             log::info!(
@@ -331,46 +434,46 @@ impl Engine {
         self.write_now();
     }
 
-    /// Hands a sync's result to the core.
-    pub fn synced(&mut self, id: SyncId, result: Result<(), StorageFailure>) {
-        let now = self.clock.now();
-        if self.core.handle_synced(now, id, result).is_err() {
-            log::error!("authsync: {}: a sync result for no sync out", self.app_id);
-        }
-        self.write_now();
-    }
-
-    /// Hands a compaction's result to the core.
-    pub fn compacted(&mut self, job: &CompactJob, result: Result<u64, StorageFailure>) {
-        let now = self.clock.now();
-        if self.core.handle_compacted(now, job.id, result).is_err() {
-            log::error!(
-                "authsync: {}: a compaction result for none out",
-                self.app_id
-            );
-        }
+    /// Hands a storage task's result to the core.
+    pub fn storage_done(&mut self, done: StorageDone) {
+        self.in_hand = self.in_hand.saturating_sub(1);
+        done.feed(&mut self.core, self.clock.now());
         self.write_now();
     }
 
     /// Ends the workspace's use of its store ([`Step::Finish`]): records whether the
     /// run closed cleanly, and lets the directory go for another client.
     pub fn finish(&mut self, clean: bool) {
+        self.finished = true;
+        for cancellation in std::mem::take(&mut self.fetches).into_values() {
+            cancellation.cancel();
+        }
         if let Some(store) = self.store.take() {
             store.close(clean);
         }
     }
 
-    /// Starts closing (see [`Client::handle_close`]).
+    /// Starts closing (see [`Client::handle_close`]); later inputs are refused. Once
+    /// only: a second call changes nothing.
     pub fn close(&mut self) {
-        let now = self.clock.now();
-        self.core.handle_close(now);
-        self.write_now();
+        if !self.closing {
+            self.closing = true;
+            let now = self.clock.now();
+            self.core.handle_close(now);
+            self.write_now();
+        }
     }
 
-    /// What is pending, and whether nothing more can be sent before `deadline`:
-    /// `driver_idle` says the driver holds no step it is still performing.
+    /// Whether [`Engine::finish`] ran: the driver has ended.
     #[must_use]
-    pub fn report(&self, driver_idle: bool, deadline: Instant) -> PendingReport {
+    pub const fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// What is pending, and whether nothing more can be sent before `deadline` (the
+    /// driver holds no work, and the core's outlook allows nothing before it).
+    #[must_use]
+    pub fn report(&self, deadline: Instant) -> PendingReport {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let horizon = self
             .clock
@@ -382,7 +485,7 @@ impl Engine {
         PendingReport {
             pending_events: totals.pending(),
             in_flight: outlook.in_flight,
-            settled: driver_idle && outlook.is_settled(horizon),
+            settled: self.in_hand == 0 && outlook.is_settled(horizon),
             totals,
         }
     }

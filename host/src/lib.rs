@@ -2,7 +2,13 @@
 //! holds no rule: for the authors of drivers and bindings (`authsync-blocking`,
 //! `authsync-async`, `authsync-bindings` are built on it).
 //!
-//! - [`Engine`]: a workspace's core, store, clock and listeners, opened together;
+//! - [`Engine`]: a workspace's core, store, clock and listeners, opened together, and
+//!   the loop every driver runs, written once: [`Engine::next_work`] hands out
+//!   [`Work`] (events to tell, a request to send, a token to fetch, a storage task),
+//!   each of whose results goes back through one method; [`Engine::report`] says when
+//!   the workspace is settled. A driver only chooses how to wait and where to run
+//!   things (threads, tasks);
+//! - [`HttpTransport`]: how requests are sent ([`UreqTransport`], or the app's own);
 //! - [`StateDir`]: the durable store on a [`FileSystem`] ([`OsFileSystem`], with the
 //!   state directory's checks; [`SimulatedDisk`], where any operation can fail and the
 //!   machine can lose power);
@@ -25,6 +31,8 @@ mod options;
 mod provider;
 mod registry;
 mod store;
+mod transport;
+mod work;
 
 pub use clock::SystemClock;
 pub use details::{HttpOptions, JwtAuthenticationDetails, failure_of_io};
@@ -37,6 +45,8 @@ pub use options::{DEFAULT_TOKEN_TIMEOUT, WorkspaceOptions};
 pub use provider::{Cancellation, TokenRequest};
 pub use registry::{Named, Workspaces};
 pub use store::{StateDir, StoreError, failure};
+pub use transport::{HttpTransport, UreqTransport};
+pub use work::{StorageDone, StorageTask, Work, answer_of};
 
 /// A seed for a new install, from the operating system's randomness (U1).
 ///

@@ -14,6 +14,7 @@ use authsync_core::{AuthNotice, Config, Event, StoragePolicy};
 use crate::details::HttpOptions;
 use crate::fs::{FileSystem, OsFileSystem};
 use crate::listeners::Listeners;
+use crate::transport::HttpTransport;
 
 /// How long a token provider may take by default (R2).
 pub const DEFAULT_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +45,8 @@ pub struct WorkspaceOptions<P> {
     pub seed: Option<u64>,
     /// HTTP timeouts and limits.
     pub http: HttpOptions,
+    /// The app's own HTTP stack; `None`: [`crate::UreqTransport`] with `http`.
+    pub transport: Option<Arc<dyn HttpTransport>>,
     /// Whether to start a session when the workspace starts.
     pub session_on_launch: bool,
     /// The token provider (R2).
@@ -62,6 +65,7 @@ impl<P> std::fmt::Debug for WorkspaceOptions<P> {
             .field("storage", &self.storage)
             .field("seed", &self.seed)
             .field("http", &self.http)
+            .field("transport", &self.transport.is_some())
             .field("session_on_launch", &self.session_on_launch)
             .field("provider", &self.provider.is_some())
             .field("token_timeout", &self.token_timeout)
@@ -80,6 +84,7 @@ impl<P> WorkspaceOptions<P> {
             file_system: Arc::new(OsFileSystem),
             seed: None,
             http: HttpOptions::default(),
+            transport: None,
             session_on_launch: false,
             provider: None,
             token_timeout: DEFAULT_TOKEN_TIMEOUT,
@@ -128,6 +133,14 @@ impl<P> WorkspaceOptions<P> {
     #[must_use]
     pub fn http(mut self, http: HttpOptions) -> Self {
         self.http = http;
+        self
+    }
+
+    /// Sends the workspace's requests with `transport` (the app's own HTTP stack)
+    /// instead of ureq; `http`'s limits are then the transport's to apply.
+    #[must_use]
+    pub fn http_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
+        self.transport = Some(transport);
         self
     }
 

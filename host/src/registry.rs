@@ -1,7 +1,9 @@
-//! A client's workspaces (W1): the default one, and the others by app id.
+//! A client's workspaces (W1): the default one, and the others by app id; when the
+//! client's last handle goes, every workspace is closed.
 
 use std::collections::BTreeMap;
-use std::sync::{PoisonError, RwLock};
+use std::fmt;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, StartError};
 
@@ -9,13 +11,45 @@ use crate::error::{Error, StartError};
 pub trait Named: Clone {
     /// The workspace's app id.
     fn app_id(&self) -> &str;
+    /// Starts closing the workspace without waiting (its client's last handle went).
+    fn close_soon(&self);
 }
 
 /// The default workspace and the others, by app id.
-#[derive(Debug)]
-pub struct Workspaces<W> {
+///
+/// ```
+/// use authsync_host::{Named, Workspaces, StartError};
+/// #[derive(Clone)]
+/// struct Handle(&'static str);
+/// impl Named for Handle {
+///     fn app_id(&self) -> &str { self.0 }
+///     fn close_soon(&self) {}
+/// }
+/// let workspaces = Workspaces::new(Handle("app-a"));
+/// assert!(workspaces.add("app-b", || Ok(Handle("app-b"))).is_ok());
+/// assert!(matches!(workspaces.add("app-b", || Ok(Handle("app-b"))), Err(StartError::DuplicateWorkspace(_))));
+/// assert_eq!(workspaces.all().len(), 2);
+/// ```
+pub struct Workspaces<W: Named> {
     default: W,
     others: RwLock<BTreeMap<String, W>>,
+}
+
+impl<W: Named> fmt::Debug for Workspaces<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Workspaces")
+            .field("default", &self.default.app_id())
+            .field("others", &self.read().keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<W: Named> Drop for Workspaces<W> {
+    fn drop(&mut self) {
+        for workspace in self.all() {
+            workspace.close_soon();
+        }
+    }
 }
 
 impl<W: Named> Workspaces<W> {
@@ -32,23 +66,29 @@ impl<W: Named> Workspaces<W> {
         &self.default
     }
 
-    /// Whether a workspace with this app id is registered.
-    pub fn contains(&self, app_id: &str) -> bool {
-        app_id == self.default.app_id() || self.read().contains_key(app_id)
-    }
-
-    /// Registers `workspace`.
+    /// Starts a workspace with `start` and registers it under `app_id`.
     ///
     /// # Errors
-    /// [`StartError::DuplicateWorkspace`] when one with its app id is registered.
-    pub fn insert(&self, workspace: W) -> Result<(), StartError> {
-        let app_id = workspace.app_id().to_owned();
-        let mut others = self.others.write().unwrap_or_else(PoisonError::into_inner);
-        if app_id == self.default.app_id() || others.contains_key(&app_id) {
-            return Err(StartError::DuplicateWorkspace(app_id));
+    /// [`StartError::DuplicateWorkspace`] when one with that app id is registered
+    /// (checked before starting, and again after, for a race with another thread), or
+    /// `start`'s error.
+    pub fn add(
+        &self,
+        app_id: &str,
+        start: impl FnOnce() -> Result<W, StartError>,
+    ) -> Result<W, StartError> {
+        let duplicate = || StartError::DuplicateWorkspace(app_id.to_owned());
+        if app_id == self.default.app_id() || self.read().contains_key(app_id) {
+            return Err(duplicate());
         }
-        others.insert(app_id, workspace);
-        Ok(())
+        let workspace = start()?;
+        let mut others = self.others.write().unwrap_or_else(PoisonError::into_inner);
+        if others.contains_key(app_id) {
+            workspace.close_soon();
+            return Err(duplicate());
+        }
+        others.insert(app_id.to_owned(), workspace.clone());
+        Ok(workspace)
     }
 
     /// The workspace with this app id.
@@ -65,15 +105,6 @@ impl<W: Named> Workspaces<W> {
             .ok_or_else(|| Error::UnknownWorkspace(app_id.to_owned()))
     }
 
-    /// The workspace named by `app_id`, or the default one for `None`: the original SDK's
-    /// optional `workspaceId`.
-    ///
-    /// # Errors
-    /// [`Error::UnknownWorkspace`].
-    pub fn resolve(&self, app_id: Option<&str>) -> Result<W, Error> {
-        app_id.map_or_else(|| Ok(self.default.clone()), |app_id| self.get(app_id))
-    }
-
     /// Every workspace, the default one first.
     pub fn all(&self) -> Vec<W> {
         let mut all = vec![self.default.clone()];
@@ -81,12 +112,7 @@ impl<W: Named> Workspaces<W> {
         all
     }
 
-    /// The app ids of the others.
-    pub fn other_ids(&self) -> Vec<String> {
-        self.read().keys().cloned().collect()
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, W>> {
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, W>> {
         self.others.read().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -29,13 +29,15 @@ impl Named for Workspace {
     fn app_id(&self) -> &str {
         self.shared.app_id()
     }
+
+    fn close_soon(&self) {
+        self.shared.stop_soon();
+    }
 }
 
 impl fmt::Debug for Workspace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workspace")
-            .field("app_id", &self.app_id())
-            .finish_non_exhaustive()
+        write!(f, "Workspace({})", self.app_id())
     }
 }
 
@@ -98,7 +100,7 @@ impl Workspace {
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
     ) {
         self.shared
-            .listeners(|listeners| listeners.register(Arc::new(listener)));
+            .with(|engine| engine.listeners_mut().register(Arc::new(listener)));
     }
 
     /// The notices as a stream, for callers who prefer
@@ -116,7 +118,7 @@ impl Workspace {
     /// Registers an observer of the sync timeline.
     pub fn add_observer(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
         self.shared
-            .listeners(|listeners| listeners.observe(Arc::new(observer)));
+            .with(|engine| engine.listeners_mut().observe(Arc::new(observer)));
     }
 
     /// Logs the identified user out (L1–L5).
@@ -162,7 +164,7 @@ impl Workspace {
     /// What is pending right now.
     #[must_use]
     pub fn pending(&self) -> PendingReport {
-        self.shared.report()
+        self.shared.with(|engine| engine.report(Instant::now()))
     }
 
     /// Running totals of the install (D1).
@@ -201,18 +203,6 @@ impl Workspace {
     }
 }
 
-struct Inner {
-    workspaces: Workspaces<Workspace>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for workspace in self.workspaces.all() {
-            workspace.shared.stop_soon();
-        }
-    }
-}
-
 /// The app's handle: a default workspace and any others added (W1). Methods without a
 /// workspace act on the default one. When the last clone is dropped, the workspaces
 /// stop after their current request and their drivers finish.
@@ -239,21 +229,9 @@ impl Drop for Inner {
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field(
-                "default",
-                &self.inner.workspaces.default_workspace().app_id(),
-            )
-            .field("others", &self.inner.workspaces.other_ids())
-            .finish()
-    }
+    workspaces: Arc<Workspaces<Workspace>>,
 }
 
 impl std::ops::Deref for Client {
@@ -261,7 +239,7 @@ impl std::ops::Deref for Client {
 
     /// The default workspace's methods are the client's.
     fn deref(&self) -> &Workspace {
-        self.inner.workspaces.default_workspace()
+        self.workspaces.default_workspace()
     }
 }
 
@@ -275,9 +253,7 @@ impl Client {
     pub async fn start(default: WorkspaceOptions) -> Result<(Self, Driver), StartError> {
         let (shared, driver) = Shared::start(default).await?;
         let client = Self {
-            inner: Arc::new(Inner {
-                workspaces: Workspaces::new(Workspace { shared }),
-            }),
+            workspaces: Arc::new(Workspaces::new(Workspace { shared })),
         };
         Ok((client, driver))
     }
@@ -300,16 +276,13 @@ impl Client {
         &self,
         options: WorkspaceOptions,
     ) -> Result<(Workspace, Driver), StartError> {
-        if self.inner.workspaces.contains(options.app_id()) {
-            return Err(StartError::DuplicateWorkspace(options.app_id().to_owned()));
+        let app_id = options.app_id().to_owned();
+        if self.workspaces.get(&app_id).is_ok() {
+            return Err(StartError::DuplicateWorkspace(app_id));
         }
+        // Started off the registry's lock (opening is async); `add` checks again.
         let (shared, driver) = Shared::start(options).await?;
-        let workspace = Workspace { shared };
-        if let Err(duplicate) = self.inner.workspaces.insert(workspace.clone()) {
-            // Another task added the same app id meanwhile.
-            workspace.shared.stop_soon();
-            return Err(duplicate);
-        }
+        let workspace = self.workspaces.add(&app_id, || Ok(Workspace { shared }))?;
         Ok((workspace, driver))
     }
 
@@ -318,46 +291,14 @@ impl Client {
     /// # Errors
     /// [`Error::UnknownWorkspace`].
     pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
-        self.inner.workspaces.get(app_id)
-    }
-
-    /// The original SDK's `passAuthenticationDetails(details, workspaceId)`.
-    ///
-    /// # Errors
-    /// [`Error::UnknownWorkspace`], or as [`Workspace::pass_authentication_details`].
-    pub async fn pass_authentication_details_to(
-        &self,
-        details: &JwtAuthenticationDetails,
-        workspace: Option<&str>,
-    ) -> Result<Outcome, Error> {
-        self.inner
-            .workspaces
-            .resolve(workspace)?
-            .pass_authentication_details(details)
-            .await
-    }
-
-    /// The original SDK's `registerAuthenticationListener(listener, workspaceId)`.
-    ///
-    /// # Errors
-    /// [`Error::UnknownWorkspace`].
-    pub fn register_authentication_listener_to(
-        &self,
-        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
-        workspace: Option<&str>,
-    ) -> Result<(), Error> {
-        self.inner
-            .workspaces
-            .resolve(workspace)?
-            .register_authentication_listener(listener);
-        Ok(())
+        self.workspaces.get(app_id)
     }
 
     /// Stops every workspace after its current request (waiting at most `timeout`),
     /// without flushing: what is pending stays in the state directories.
     pub async fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        for workspace in self.inner.workspaces.all() {
+        for workspace in self.workspaces.all() {
             workspace.shared.stop(deadline).await;
         }
     }
@@ -367,7 +308,7 @@ impl Client {
     pub async fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
         let deadline = Instant::now() + timeout;
         let mut reports = Vec::new();
-        for workspace in self.inner.workspaces.all() {
+        for workspace in self.workspaces.all() {
             let report = workspace.shutdown(deadline).await;
             reports.push((workspace.app_id().to_owned(), report));
         }

@@ -4,10 +4,12 @@
 //! future, its [`Driver`]: a writer that appends the core's records to the state
 //! directory off the executor, and a worker that calls listeners and observers in
 //! order, sleeps until the core's next deadline, and starts a task for each step the
-//! core hands out: a request (HTTP/1.1 with hyper over smol sockets, rustls for
-//! `https://`), a token fetch, a sync or a compaction. No thread per workspace, no busy
-//! polling, and no decision: every rule, and every decision of the loop, is
-//! `authsync-core`'s.
+//! core hands out: a request, a token fetch, a sync or a compaction. Requests go
+//! through the same [`HttpTransport`] as the blocking driver's (ureq, or the app's own
+//! stack), on smol's blocking pool: one request at a time per workspace, as analytics
+//! SDKs commonly upload from a background worker. No thread of its own, no busy
+//! polling, and no decision: every rule, and every decision of the loop, is the
+//! core's and `authsync-host`'s.
 //!
 //! # Running it
 //!
@@ -45,7 +47,6 @@
 
 mod client;
 mod provider;
-mod transport;
 mod workspace;
 
 pub use authsync_core::{
@@ -54,8 +55,8 @@ pub use authsync_core::{
     Totals, TrackReceipt, TransportFailure,
 };
 pub use authsync_host::{
-    Cancellation, Error, HttpOptions, JwtAuthenticationDetails, PendingReport, StartError,
-    StoreError, TokenRequest,
+    Cancellation, Error, HttpOptions, HttpTransport, JwtAuthenticationDetails, PendingReport,
+    StartError, StoreError, TokenRequest,
 };
 pub use client::{Client, Workspace};
 pub use provider::{TokenFuture, TokenProvider, WorkspaceOptions, provider};

@@ -1,77 +1,56 @@
-//! One workspace's driver on smol: the engine under a mutex and tasks that perform
-//! the core's steps. The **writer** appends records off the executor
-//! (`smol::unblock`); the **worker** tells events, sleeps until the core's next
-//! deadline (`smol::Timer`, no polling) and starts a task per step: a request (hyper),
-//! a token fetch, a sync or a compaction (off the executor). Callers' inputs run the
-//! core's step on their own task, then wait for the writer: an input whose step ran is
-//! taken and will be written even if its future is dropped. Nothing here decides.
+//! One workspace's driver on smol: the engine under a mutex and tasks that carry out
+//! its [`Work`]. The **writer** appends records off the executor (`smol::unblock`);
+//! the **worker** calls listeners, sleeps until the engine's next deadline
+//! (`smol::Timer`, no polling) and starts a task per piece of work: a request (sent
+//! with the workspace's transport on smol's blocking pool), a token fetch, a sync or a
+//! compaction. Callers' inputs run the core's step on their own task, then wait for
+//! the writer: an input whose step ran is taken and will be written even if its future
+//! is dropped. Nothing here decides: what comes next is the engine's.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use authsync_core::{Client as Core, FetchId, Now, Step, TokenAnswer, Wakeup};
-use authsync_host::{Engine, Error, Listeners, PendingReport, StartError, TokenRequest};
+use authsync_core::{Client as Core, FetchId, Now, TokenAnswer};
+use authsync_host::{
+    Engine, Error, HttpTransport, PendingReport, StartError, TokenRequest, Work, answer_of,
+};
 use event_listener::Event;
 use smol::future::FutureExt as _;
 use smol::{Executor, Task, Timer};
 
 use crate::provider::{TokenProvider, WorkspaceOptions};
-use crate::transport::Transport;
 
 struct Inner {
     engine: Engine,
-    /// Tasks performing steps, and the writer while it writes.
-    busy: usize,
     /// Running token fetches: dropping a task cancels it.
     fetches: BTreeMap<FetchId, Task<()>>,
-    deadline_known: Option<Wakeup>,
-    stopping: bool,
-    finished: bool,
 }
 
 pub(crate) struct Shared {
     app_id: String,
     inner: Mutex<Inner>,
-    /// Wakes the writer and the worker: new records, steps, events, deadlines.
+    /// Wakes the writer and the worker: new records, work, deadlines.
     wake: Event,
     /// Wakes callers waiting for a write, a settle or the end.
     progress: Event,
     executor: Arc<Executor<'static>>,
     provider: Option<TokenProvider>,
-    transport: smol::lock::Mutex<Transport>,
+    transport: Arc<dyn HttpTransport>,
 }
 
 /// A workspace's driver: spawn it on an executor (or `await` it), and it runs the
 /// workspace until the client is shut down or dropped.
 ///
-/// It needs an `async-io` reactor for its sockets and timers, which `async-io` starts
-/// on a thread of its own the first time it is used: so it runs under
-/// `smol::block_on`, on smol's global executor, or inside any other executor.
-/// Dropping it before it finishes stops the workspace at once, and inputs whose
-/// records were not yet written are lost; let it finish.
-#[must_use = "the workspace does nothing until its driver runs"]
-pub struct Driver {
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl std::fmt::Debug for Driver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Driver")
-    }
-}
-
-impl Future for Driver {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
-    }
-}
+/// It needs an `async-io` reactor for its timers, which `async-io` starts on a thread
+/// of its own the first time it is used: so it runs under `smol::block_on`, on smol's
+/// global executor, or inside any other executor. Dropping it before it finishes
+/// stops the workspace at once, and inputs whose records were not yet written are
+/// lost; let it finish.
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Shared {
     pub(crate) async fn start(
@@ -79,22 +58,17 @@ impl Shared {
     ) -> Result<(Arc<Self>, Driver), StartError> {
         // Opening and replaying the journal is file I/O and CPU work: off the executor.
         let (engine, parts) = smol::unblock(move || Engine::open(options)).await?;
-        let executor = Arc::new(Executor::new());
         let shared = Arc::new(Self {
             app_id: engine.app_id().to_owned(),
             inner: Mutex::new(Inner {
                 engine,
-                busy: 0,
                 fetches: BTreeMap::new(),
-                deadline_known: None,
-                stopping: false,
-                finished: false,
             }),
             wake: Event::new(),
             progress: Event::new(),
-            transport: smol::lock::Mutex::new(Transport::new(parts.http, Arc::clone(&executor))),
-            executor,
+            executor: Arc::new(Executor::new()),
             provider: parts.provider,
+            transport: parts.transport,
         });
         let driver = Arc::clone(&shared);
         let future = async move {
@@ -103,12 +77,7 @@ impl Shared {
             executor.run(Arc::clone(&driver).work_loop()).await;
             executor.run(writer).await;
         };
-        Ok((
-            shared,
-            Driver {
-                future: Box::pin(future),
-            },
-        ))
+        Ok((shared, Box::pin(future)))
     }
 
     pub(crate) fn app_id(&self) -> &str {
@@ -121,6 +90,16 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Waits for `event`, or until `until`.
+    async fn wait(listener: event_listener::EventListener, until: Option<Instant>) {
+        let until = until.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        listener
+            .or(async {
+                Timer::at(until).await;
+            })
+            .await;
+    }
+
     /// Feeds one input to the core on the caller's task, then waits until its records
     /// are written. The step runs on the first poll: once it has, the input is taken.
     pub(crate) async fn input<R>(
@@ -129,11 +108,8 @@ impl Shared {
     ) -> Result<R, Error> {
         let (result, lsn) = {
             let mut inner = self.lock();
-            if inner.stopping {
-                return Err(Error::ShutDown);
-            }
-            let taken = inner.engine.input_unwritten(input);
-            self.emit(&mut inner);
+            let taken = inner.engine.input_unwritten(input)?;
+            self.tell_tasks(&mut inner);
             taken
         };
         loop {
@@ -145,15 +121,8 @@ impl Shared {
         }
     }
 
-    /// Wakes the tasks when the core has something new for them.
-    fn emit(&self, inner: &mut Inner) {
-        let client = inner.engine.client();
-        let deadline = client.poll_timeout();
-        if client.has_output()
-            || client.written_lsn() < client.lsn()
-            || deadline != inner.deadline_known
-        {
-            inner.deadline_known = deadline;
+    fn tell_tasks(&self, inner: &mut Inner) {
+        if inner.engine.has_news() {
             self.wake.notify(usize::MAX);
         }
     }
@@ -163,24 +132,21 @@ impl Shared {
         f(&mut self.lock().engine)
     }
 
-    /// Changes the engine's listeners.
-    pub(crate) fn listeners(&self, change: impl FnOnce(&mut Listeners)) {
-        change(self.lock().engine.listeners_mut());
-    }
-
     /// The writer: appends the core's records off the executor, one job at a time.
     async fn write_loop(self: Arc<Self>) {
         loop {
             let listener = self.wake.listen();
-            let (job, store) = {
+            let next = {
                 let mut inner = self.lock();
-                let job = inner.engine.next_write();
-                if job.is_none() && inner.finished {
-                    return;
+                match inner.engine.next_write() {
+                    Some(job) => Some((job, inner.engine.store())),
+                    None if inner.engine.is_finished() => return,
+                    None => None,
                 }
-                (job, inner.engine.store())
             };
-            let Some(job) = job else {
+            // The store is not held while waiting: its lock on the directory goes
+            // when the engine lets it go.
+            let Some((job, store)) = next else {
                 listener.await;
                 continue;
             };
@@ -189,134 +155,89 @@ impl Shared {
                 (job, result)
             })
             .await;
-            let mut inner = self.lock();
-            inner.engine.written(job.id, result);
-            self.emit(&mut inner);
-            drop(inner);
-            self.progress.notify(usize::MAX);
+            self.progressed(|engine| engine.written(job.id, result));
         }
     }
 
-    /// The worker: tells events, starts a task per step, sleeps until the core's next
-    /// deadline, until the core says the close is finished.
+    /// The worker: carries out the engine's work, sleeping until its next deadline
+    /// when there is none, until the engine says the workspace is finished.
     async fn work_loop(self: Arc<Self>) {
         loop {
             let listener = self.wake.listen();
-            let (events, step, listeners, wake_at) = {
+            let (work, until) = {
                 let mut inner = self.lock();
-                inner.engine.wake_if_due();
-                inner.deadline_known = inner.engine.client().poll_timeout();
-                let events = inner.engine.take_events();
-                let step = inner.engine.next_step();
-                inner.busy += usize::from(!events.is_empty());
-                (
-                    events,
-                    step,
-                    inner.engine.listeners(),
-                    inner.engine.next_wake(),
-                )
+                (inner.engine.next_work(), inner.engine.next_wake())
             };
-            if !events.is_empty() {
-                for event in &events {
-                    listeners.dispatch(event);
+            match work {
+                None => Self::wait(listener, until).await,
+                Some(Work::Tell(events, listeners)) => {
+                    for event in &events {
+                        listeners.dispatch(event);
+                    }
+                    self.progressed(Engine::told);
                 }
-                self.lock().busy -= 1;
-                self.progress.notify(usize::MAX);
-            }
-            match step {
-                Some(Step::Finish { clean }) => {
+                Some(Work::Finish { clean }) => {
                     let shared = Arc::clone(&self);
                     smol::unblock(move || shared.lock().engine.finish(clean)).await;
-                    let mut inner = self.lock();
-                    inner.finished = true;
-                    inner.fetches.clear();
-                    drop(inner);
+                    self.lock().fetches.clear();
                     self.wake.notify(usize::MAX);
                     self.progress.notify(usize::MAX);
                     return;
                 }
-                Some(step) => self.perform(step),
-                None if events.is_empty() => {
-                    let sleep = async {
-                        Timer::at(
-                            wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
-                        )
-                        .await;
-                    };
-                    listener.or(sleep).await;
-                }
-                None => {}
+                Some(work) => self.perform(work),
             }
         }
     }
 
-    /// Starts the task that carries out `step`.
-    fn perform(self: &Arc<Self>, step: Step) {
+    /// Starts the task that carries out `work`.
+    fn perform(self: &Arc<Self>, work: Work) {
         let shared = Arc::clone(self);
-        let task = match step {
-            Step::Send(request) => self.executor.spawn(async move {
-                let result = shared.transport.lock().await.send(&request).await;
-                shared.finish_step(|engine| engine.answered(request.id, result));
-            }),
-            Step::FetchToken(fetch) => {
-                let id = fetch.id;
-                let request = TokenRequest::for_fetch(&fetch);
+        match work {
+            Work::Send(request) => {
+                let transport = Arc::clone(&self.transport);
+                self.executor
+                    .spawn(async move {
+                        let outgoing = request.to_http();
+                        let result = smol::unblock(move || transport.send(outgoing)).await;
+                        shared.progressed(|engine| engine.answered(request.id, result));
+                    })
+                    .detach();
+            }
+            Work::FetchToken { id, request } => {
                 let task = self.executor.spawn(async move {
-                    let answer = match shared.provider.clone() {
-                        Some(provider) => AssertUnwindSafe(provider(request)).catch_unwind().await,
-                        None => Ok(None),
-                    };
-                    let answer = match answer {
-                        Ok(Some(token)) => TokenAnswer::Token(token),
-                        Ok(None) => TokenAnswer::NoToken,
-                        Err(_) => TokenAnswer::Failed("the provider panicked".into()),
-                    };
-                    let mut inner = shared.lock();
-                    inner.fetches.remove(&id);
-                    // Fetches are the core's to count (they end at its timeout).
-                    inner.busy += 1;
-                    drop(inner);
-                    shared.finish_step(|engine| engine.token_answer(id, answer));
+                    let answer = shared.ask(request).await;
+                    shared.lock().fetches.remove(&id);
+                    shared.progressed(|engine| engine.token_answer(id, answer));
                 });
                 self.lock().fetches.insert(id, task);
-                return;
             }
             // Dropping the task stops the provider's future where it waits.
-            Step::CancelFetch(id) => {
-                drop(self.lock().fetches.remove(&id));
-                return;
-            }
-            Step::Sync(job) => self.executor.spawn(async move {
-                let store = shared.lock().engine.store();
-                let result = smol::unblock(move || store.map_or(Ok(()), |s| s.sync())).await;
-                shared.finish_step(|engine| engine.synced(job.id, result));
-            }),
-            Step::Compact(job) => self.executor.spawn(async move {
-                let store = shared.lock().engine.store();
-                let (job, result) = smol::unblock(move || {
-                    let result = store.map_or(Ok(0), |s| s.compact(&job));
-                    (job, result)
+            Work::CancelFetch(id) => drop(self.lock().fetches.remove(&id)),
+            Work::Storage(task) => self
+                .executor
+                .spawn(async move {
+                    let done = smol::unblock(move || task.run()).await;
+                    shared.progressed(|engine| engine.storage_done(done));
                 })
-                .await;
-                shared.finish_step(|engine| engine.compacted(&job, result));
-            }),
-            other => {
-                log::error!(
-                    "authsync: {}: a step this driver does not know: {other:?}",
-                    self.app_id
-                );
-                return;
-            }
-        };
-        self.lock().busy += 1;
-        task.detach();
+                .detach(),
+            // The worker handles these itself.
+            Work::Tell(..) | Work::Finish { .. } => {}
+        }
     }
 
-    fn finish_step(&self, report: impl FnOnce(&mut Engine)) {
+    /// R2: the provider's answer, a panic caught.
+    async fn ask(&self, request: TokenRequest) -> TokenAnswer {
+        match self.provider.clone() {
+            Some(provider) => answer_of(AssertUnwindSafe(provider(request)).catch_unwind().await),
+            None => TokenAnswer::NoToken,
+        }
+    }
+
+    /// Hands a result to the engine and wakes whoever waits for it.
+    fn progressed(&self, report: impl FnOnce(&mut Engine)) {
         let mut inner = self.lock();
         report(&mut inner.engine);
-        inner.busy -= 1;
-        self.emit(&mut inner);
+        self.tell_tasks(&mut inner);
         drop(inner);
         self.progress.notify(usize::MAX);
     }
@@ -328,23 +249,13 @@ impl Shared {
             let listener = self.progress.listen();
             {
                 let inner = self.lock();
-                let report = inner.engine.report(inner.busy == 0, deadline);
-                if report.settled || Instant::now() >= deadline || inner.finished {
+                let report = inner.engine.report(deadline);
+                if report.settled || Instant::now() >= deadline || inner.engine.is_finished() {
                     return report;
                 }
             }
-            listener
-                .or(async {
-                    Timer::at(deadline).await;
-                })
-                .await;
+            Self::wait(listener, Some(deadline)).await;
         }
-    }
-
-    /// What is pending now.
-    pub(crate) fn report(&self) -> PendingReport {
-        let inner = self.lock();
-        inner.engine.report(inner.busy == 0, Instant::now())
     }
 
     /// Closes the workspace and waits at most until `deadline` for its driver to end.
@@ -352,26 +263,17 @@ impl Shared {
         self.stop_soon();
         loop {
             let listener = self.progress.listen();
-            if self.lock().finished || Instant::now() >= deadline {
+            if self.lock().engine.is_finished() || Instant::now() >= deadline {
                 return;
             }
-            listener
-                .or(async {
-                    Timer::at(deadline).await;
-                })
-                .await;
+            Self::wait(listener, Some(deadline)).await;
         }
     }
 
     /// Closes the workspace without waiting: no new request, fetches cancelled, the
     /// journal synced, then the driver ends.
     pub(crate) fn stop_soon(&self) {
-        let mut inner = self.lock();
-        if !inner.stopping {
-            inner.stopping = true;
-            inner.engine.close();
-        }
-        drop(inner);
+        self.lock().engine.close();
         self.wake.notify(usize::MAX);
     }
 }

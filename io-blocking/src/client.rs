@@ -12,7 +12,6 @@ use authsync_host::{
 use serde::Serialize;
 
 use crate::provider::WorkspaceOptions;
-use crate::transport::HttpTransport;
 use crate::workspace::Shared;
 
 /// One workspace (W1): its own core, state directory, listeners and driver thread.
@@ -28,13 +27,15 @@ impl Named for Workspace {
     fn app_id(&self) -> &str {
         self.shared.app_id()
     }
+
+    fn close_soon(&self) {
+        self.shared.stop_soon();
+    }
 }
 
 impl fmt::Debug for Workspace {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workspace")
-            .field("app_id", &self.app_id())
-            .finish_non_exhaustive()
+        write!(f, "Workspace({})", self.app_id())
     }
 }
 
@@ -95,14 +96,14 @@ impl Workspace {
         listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
     ) {
         self.shared
-            .listeners(|listeners| listeners.register(Arc::new(listener)));
+            .with(|engine| engine.listeners_mut().register(Arc::new(listener)));
     }
 
     /// Registers an observer of the sync timeline (sends, answers, notices, drops,
     /// storage trouble).
     pub fn add_observer(&self, observer: impl Fn(&Event) + Send + Sync + 'static) {
         self.shared
-            .listeners(|listeners| listeners.observe(Arc::new(observer)));
+            .with(|engine| engine.listeners_mut().observe(Arc::new(observer)));
     }
 
     /// Logs the identified user out (L1–L5).
@@ -151,32 +152,32 @@ impl Workspace {
     /// What is pending right now.
     #[must_use]
     pub fn pending(&self) -> PendingReport {
-        self.shared.report()
+        self.shared.with(|engine| engine.report(Instant::now()))
     }
 
     /// Running totals of the install (D1).
     #[must_use]
     pub fn totals(&self) -> Totals {
-        self.shared.read(|engine| engine.client().totals())
+        self.shared.with(|engine| engine.client().totals())
     }
 
     /// The user new events belong to.
     #[must_use]
     pub fn current_user(&self) -> Owner {
         self.shared
-            .read(|engine| engine.client().current_user().clone())
+            .with(|engine| engine.client().current_user().clone())
     }
 
     /// Whether a lockout holds (A3).
     #[must_use]
     pub fn is_locked_out(&self) -> bool {
-        self.shared.read(|engine| engine.client().is_locked_out())
+        self.shared.with(|engine| engine.client().is_locked_out())
     }
 
     /// The install's seed (U1).
     #[must_use]
     pub fn seed(&self) -> u64 {
-        self.shared.read(|engine| engine.client().seed())
+        self.shared.with(|engine| engine.client().seed())
     }
 
     fn shutdown(&self, deadline: Instant) -> PendingReport {
@@ -189,22 +190,10 @@ impl Workspace {
     }
 }
 
-struct Inner {
-    workspaces: Workspaces<Workspace>,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for workspace in self.workspaces.all() {
-            workspace.shared.stop_soon();
-        }
-    }
-}
-
-/// The app's handle: a default workspace, and any others added (W1). Methods without
-/// a workspace act on the default one, as the original SDK's do when no workspace id is given.
-/// Cheap to clone; `Send + Sync`. When the last clone is dropped, the driver threads
-/// stop after their current request.
+/// The app's handle: a default workspace, and any others added (W1). Its methods are
+/// the default workspace's, as the original SDK's are when no workspace id is given;
+/// [`Client::workspace`] names another. Cheap to clone; `Send + Sync`. When the last
+/// clone is dropped, every workspace closes after its current request.
 ///
 /// ```
 /// use std::time::Duration;
@@ -231,21 +220,9 @@ impl Drop for Inner {
 /// assert_eq!(client.totals().acked, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<Inner>,
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field(
-                "default",
-                &self.inner.workspaces.default_workspace().app_id(),
-            )
-            .field("others", &self.inner.workspaces.other_ids())
-            .finish()
-    }
+    workspaces: Arc<Workspaces<Workspace>>,
 }
 
 impl std::ops::Deref for Client {
@@ -253,7 +230,7 @@ impl std::ops::Deref for Client {
 
     /// The default workspace's methods are the client's.
     fn deref(&self) -> &Workspace {
-        self.inner.workspaces.default_workspace()
+        self.workspaces.default_workspace()
     }
 }
 
@@ -264,25 +241,11 @@ impl Client {
     /// # Errors
     /// [`StartError`] when the configuration is invalid or the state cannot be opened.
     pub fn start(default: WorkspaceOptions) -> Result<Self, StartError> {
-        Self::start_with_transport(default, None)
-    }
-
-    /// Like [`Client::start`], sending the default workspace's requests with
-    /// `transport` (the app's own HTTP stack) instead of ureq; `None` is ureq.
-    ///
-    /// # Errors
-    /// As [`Client::start`].
-    pub fn start_with_transport(
-        default: WorkspaceOptions,
-        transport: Option<Arc<dyn HttpTransport>>,
-    ) -> Result<Self, StartError> {
         let default = Workspace {
-            shared: Shared::start(default, transport)?,
+            shared: Shared::start(default)?,
         };
         Ok(Self {
-            inner: Arc::new(Inner {
-                workspaces: Workspaces::new(default),
-            }),
+            workspaces: Arc::new(Workspaces::new(default)),
         })
     }
 
@@ -292,58 +255,21 @@ impl Client {
     /// [`StartError::DuplicateWorkspace`] when one with that app id runs already, or as
     /// [`Client::start`].
     pub fn add_workspace(&self, options: WorkspaceOptions) -> Result<Workspace, StartError> {
-        if self.inner.workspaces.contains(options.app_id()) {
-            return Err(StartError::DuplicateWorkspace(options.app_id().to_owned()));
-        }
-        let workspace = Workspace {
-            shared: Shared::start(options, None)?,
-        };
-        if let Err(duplicate) = self.inner.workspaces.insert(workspace.clone()) {
-            // Another thread added the same app id meanwhile.
-            workspace.shared.stop_soon();
-            return Err(duplicate);
-        }
-        Ok(workspace)
+        let app_id = options.app_id().to_owned();
+        self.workspaces.add(&app_id, || {
+            Ok(Workspace {
+                shared: Shared::start(options)?,
+            })
+        })
     }
 
-    /// The workspace with this app id; the default one for its own app id.
+    /// The workspace with this app id (the original SDK's `workspaceId`); the default
+    /// one for its own app id.
     ///
     /// # Errors
     /// [`Error::UnknownWorkspace`].
     pub fn workspace(&self, app_id: &str) -> Result<Workspace, Error> {
-        self.inner.workspaces.get(app_id)
-    }
-
-    /// The original SDK's `passAuthenticationDetails(details, workspaceId)`: the default
-    /// workspace when `workspace` is `None`.
-    ///
-    /// # Errors
-    /// [`Error::UnknownWorkspace`], or as [`Workspace::pass_authentication_details`].
-    pub fn pass_authentication_details_to(
-        &self,
-        details: &JwtAuthenticationDetails,
-        workspace: Option<&str>,
-    ) -> Result<Outcome, Error> {
-        self.inner
-            .workspaces
-            .resolve(workspace)?
-            .pass_authentication_details(details)
-    }
-
-    /// The original SDK's `registerAuthenticationListener(listener, workspaceId)`.
-    ///
-    /// # Errors
-    /// [`Error::UnknownWorkspace`].
-    pub fn register_authentication_listener_to(
-        &self,
-        listener: impl Fn(&AuthNotice) + Send + Sync + 'static,
-        workspace: Option<&str>,
-    ) -> Result<(), Error> {
-        self.inner
-            .workspaces
-            .resolve(workspace)?
-            .register_authentication_listener(listener);
-        Ok(())
+        self.workspaces.get(app_id)
     }
 
     /// Closes every workspace: no new request, token fetches stopped, the journals
@@ -352,7 +278,7 @@ impl Client {
     /// [`Error::ShutDown`]; getters still answer.
     pub fn close(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        for workspace in self.inner.workspaces.all() {
+        for workspace in self.workspaces.all() {
             workspace.shared.stop(deadline);
         }
     }
@@ -364,8 +290,7 @@ impl Client {
     #[must_use]
     pub fn shutdown(&self, timeout: Duration) -> Vec<(String, PendingReport)> {
         let deadline = Instant::now() + timeout;
-        self.inner
-            .workspaces
+        self.workspaces
             .all()
             .into_iter()
             .map(|workspace| (workspace.app_id().to_owned(), workspace.shutdown(deadline)))

@@ -14,8 +14,8 @@
 //! | `MoEngageNetworkAuthorizationConfig(isJwtEnabled: true)` | `Config::with_jwt(true)` |
 //! | `initializeDefaultTestInstance` / `…LiveInstance` | `Config::with_environment(Environment::Test / Live)` + [`Client::start`] |
 //! | `disableIntegrationValidator()` | `WorkspaceOptions::disable_integration_validator` |
-//! | `passAuthenticationDetails(details, workspaceId:)` | [`Workspace::pass_authentication_details`] (default workspace through the [`Client`]), [`Client::pass_authentication_details_to`] |
-//! | `registerAuthenticationListener(listener, workspaceId:)` | [`Workspace::register_authentication_listener`], [`Client::register_authentication_listener_to`] |
+//! | `passAuthenticationDetails(details, workspaceId:)` | [`Workspace::pass_authentication_details`]: on the [`Client`] for the default workspace, on [`Client::workspace`] for another |
+//! | `registerAuthenticationListener(listener, workspaceId:)` | [`Workspace::register_authentication_listener`], likewise |
 //! | `MoEngageJwtAuthenticationError` (code, message, token, identifier, account) | [`AuthNotice`] |
 //! | re-checking a token's expiry at launch | [`token_expiry`] |
 //!
@@ -43,7 +43,6 @@
 
 mod client;
 mod provider;
-mod transport;
 mod workspace;
 
 pub use authsync_core::{
@@ -52,12 +51,11 @@ pub use authsync_core::{
     Totals, TrackReceipt, TransportFailure,
 };
 pub use authsync_host::{
-    Cancellation, Error, HttpOptions, JwtAuthenticationDetails, PendingReport, StartError,
-    StoreError, TokenRequest,
+    Cancellation, Error, HttpOptions, HttpTransport, JwtAuthenticationDetails, PendingReport,
+    StartError, StoreError, TokenRequest,
 };
 pub use client::{Client, Workspace};
 pub use provider::{TokenProvider, WorkspaceOptions, provider};
-pub use transport::HttpTransport;
 
 /// A token's `exp` claim (Unix seconds), read without verifying it: what the seed asks
 /// an app to check at launch before deciding to fetch a new token.

@@ -1,20 +1,24 @@
-//! HTTP: the [`HttpTransport`] a workspace sends its requests with, ureq's by default
-//! or one the app supplies (its platform's own stack). It moves a request's bytes to
-//! the server and the answer's bytes back, says how a request failed, and decides
-//! nothing else: what a status means is the core's.
+//! HTTP: the [`HttpTransport`] a workspace sends its requests with, [`UreqTransport`]
+//! by default or one the app supplies (its platform's own stack). It moves a
+//! request's bytes to the server and the answer's bytes back, says how a request
+//! failed, and decides nothing else: what a status means is the core's.
+//!
+//! Both drivers send through it, one request at a time per workspace, off the app's
+//! threads: the blocking driver on a thread of its own, the async driver on smol's
+//! blocking pool, as analytics SDKs commonly upload from a background worker.
 
 use std::io::Read;
 
 use authsync_core::TransportFailure;
 use bytes::Bytes;
 
-use authsync_host::{HttpOptions, failure_of_io};
+use crate::details::{HttpOptions, failure_of_io};
 
 /// Sends one request and returns the server's answer, or how it failed without one.
-/// Called on the workspace's sender thread, one request at a time.
 ///
 /// ```
-/// use authsync_blocking::{HttpTransport, TransportFailure};
+/// use authsync_core::TransportFailure;
+/// use authsync_host::HttpTransport;
 /// use bytes::Bytes;
 ///
 /// struct Offline;
@@ -37,13 +41,23 @@ pub trait HttpTransport: Send + Sync {
 }
 
 /// ureq's transport, with the workspace's timeouts and response limit.
-pub(crate) struct Ureq {
+///
+/// ```
+/// use authsync_host::{HttpOptions, HttpTransport, UreqTransport};
+/// let transport = UreqTransport::new(HttpOptions::default());
+/// let request = http::Request::post("http://127.0.0.1:9/v1").body(bytes::Bytes::new()).unwrap();
+/// assert!(transport.send(request).is_err(), "nothing listens on port 9");
+/// ```
+#[derive(Debug)]
+pub struct UreqTransport {
     agent: ureq::Agent,
     max_response_bytes: u64,
 }
 
-impl Ureq {
-    pub(crate) fn new(options: HttpOptions) -> Self {
+impl UreqTransport {
+    /// A transport with these timeouts and limit; keeps one connection alive.
+    #[must_use]
+    pub fn new(options: HttpOptions) -> Self {
         let phase = Some(options.request_timeout);
         // Per-phase timeouts, not a global one: with a global (or resolve) timeout ureq
         // resolves the host on a new thread for every request, which cost about 4 ms a
@@ -69,7 +83,7 @@ impl Ureq {
     }
 }
 
-impl HttpTransport for Ureq {
+impl HttpTransport for UreqTransport {
     /// Sends `request`; keeps at most the configured number of response bytes.
     fn send(
         &self,

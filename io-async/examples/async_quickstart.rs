@@ -1,9 +1,9 @@
 //! authsync in an async app, on smol: a short session with a token provider, its
 //! timeline printed as it happens.
 //!
-//! `cargo run -p authsync-async --example quickstart` starts the reference server on
+//! `cargo run -p authsync-async --example async_quickstart` starts the reference server on
 //! loopback (JWT required, test key) and reports to it; give an endpoint to report
-//! elsewhere: `cargo run -p authsync-async --example quickstart -- http://127.0.0.1:8080`.
+//! elsewhere: `cargo run -p authsync-async --example async_quickstart -- http://127.0.0.1:8080`.
 
 use std::time::Duration;
 
