@@ -188,7 +188,10 @@ class ClientTest(unittest.TestCase):
     def tearDown(self):
         for client in self._clients:
             client.close(2000)
+        left = pending_faults()
         clear_faults()
+        # A fault queued but never hit means the test raced its own client.
+        self.assertEqual(left, [], "faults the test queued were never hit")
 
     def app_id(self, suffix=""):
         return f"py-{self._testMethodName[5:25]}{suffix}-{uuid.uuid4().hex[:8]}"
