@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use authsync_core::{Client as Core, FetchId, Now, TokenAnswer};
+use authsync_core::{FetchId, Now, TokenAnswer};
 use authsync_host::{
     Engine, Error, HttpTransport, PendingReport, StartError, TokenRequest, Work, answer_of,
 };
@@ -104,7 +104,7 @@ impl Shared {
     /// are written. The step runs on the first poll: once it has, the input is taken.
     pub(crate) async fn input<R>(
         &self,
-        input: impl FnOnce(&mut Core, Now) -> R,
+        input: impl FnOnce(&mut authsync_core::Client, Now) -> R,
     ) -> Result<R, Error> {
         let (result, lsn) = {
             let mut inner = self.lock();

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use authsync_blocking::{Client, Config, WorkspaceOptions};
-use authsync_core::{Client as Core, Now, Step};
+use authsync_core::{Now, Step};
 use authsync_refserver::{Enforcement, RefServer, ServerConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
@@ -28,7 +28,7 @@ fn pre_encoded(url: &str) -> Vec<(String, bytes::Bytes)> {
     let config = Config::new("bench-app", url)
         .with_max_pending_events(1_000_000)
         .with_seed(99);
-    let mut core = Core::new(config, now).unwrap();
+    let mut core = authsync_core::Client::new(config, now).unwrap();
     let mut batches = Vec::new();
     for i in 0..BATCHES * PER_BATCH {
         let _ = core.handle_track(now, "screen_view", &attrs(i));

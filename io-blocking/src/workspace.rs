@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use authsync_core::{Client as Core, FetchId, Now, Request, TokenAnswer};
+use authsync_core::{FetchId, Now, Request, TokenAnswer};
 use authsync_host::{
     Engine, Error, HttpTransport, PendingReport, StartError, TokenRequest, Work, answer_of,
 };
@@ -84,7 +84,10 @@ impl Shared {
     }
 
     /// Feeds one input to the core; its records are written before this returns.
-    pub(crate) fn input<R>(&self, input: impl FnOnce(&mut Core, Now) -> R) -> Result<R, Error> {
+    pub(crate) fn input<R>(
+        &self,
+        input: impl FnOnce(&mut authsync_core::Client, Now) -> R,
+    ) -> Result<R, Error> {
         let mut inner = self.lock();
         let result = inner.engine.input(input);
         self.tell_driver(&mut inner);
