@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use authsync_core::{
-    Client, FetchId, Now, RequestId, Step, Storage, StorageFailure, TokenAnswer, TransportFailure,
-    Wakeup, WriteJob,
+    Client, FetchId, Now, RecoveryReport, RequestId, Step, Storage, StorageFailure, TokenAnswer,
+    TransportFailure, Wakeup, WriteJob,
 };
 use bytes::Bytes;
 
-use crate::clock::SystemClock;
+use crate::clock::Clock;
 use crate::error::{Error, StartError};
 use crate::listeners::Listeners;
 use crate::options::WorkspaceOptions;
@@ -78,9 +78,10 @@ pub struct DriverParts<P> {
 pub struct Engine {
     core: Client,
     store: Option<Arc<StateDir>>,
-    clock: SystemClock,
+    clock: Arc<dyn Clock>,
     listeners: Listeners,
     app_id: String,
+    recovery: RecoveryReport,
     /// Steps the core handed out while the store was rewritten at open.
     held: VecDeque<Step>,
     /// Work handed to the driver whose result it has not handed back yet.
@@ -114,19 +115,24 @@ impl Engine {
             provider,
             token_timeout,
             listeners,
+            clock,
         } = options;
         config.validate()?;
-        let clock = SystemClock::new();
         let os_seed = crate::os_seed().map_err(|e| StartError::Seed(e.to_string()))?;
         let mut config = config.with_seed(seed.unwrap_or(os_seed));
         if provider.is_some() {
             config = config.with_token_provider(token_timeout);
         }
         let now = clock.now();
-        let (store, core) = match &state_dir {
-            None => (None, Client::new(config.clone(), now)?),
+        let (store, core, recovery) = match &state_dir {
+            None => (
+                None,
+                Client::new(config.clone(), now)?,
+                RecoveryReport::default(),
+            ),
             Some(dir) => {
-                let (store, stored) = StateDir::open(&*file_system, dir, storage.fsync, os_seed)?;
+                let (store, stored) =
+                    StateDir::open(&*file_system, dir, storage.fsync, seed.unwrap_or(os_seed))?;
                 let config = config.clone().with_storage(Storage::Durable(storage));
                 let (core, report) = Client::recover(config, now, stored)?;
                 if !report.is_clean() {
@@ -141,7 +147,7 @@ impl Engine {
                         requested,
                     });
                 }
-                (Some(Arc::new(store)), core)
+                (Some(Arc::new(store)), core, report)
             }
         };
         let mut engine = Self {
@@ -150,6 +156,7 @@ impl Engine {
             store,
             clock,
             listeners,
+            recovery,
             held: VecDeque::new(),
             in_hand: 0,
             deadline_known: None,
@@ -210,10 +217,11 @@ impl Engine {
         self.clock.now()
     }
 
-    /// The clock, for a driver that sleeps until a core deadline.
+    /// What the open found in the state directory: damage, loss, a new install (D5);
+    /// clean for a store in memory.
     #[must_use]
-    pub const fn clock(&self) -> SystemClock {
-        self.clock
+    pub const fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
     }
 
     /// The core, to read.

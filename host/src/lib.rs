@@ -34,7 +34,7 @@ mod store;
 mod transport;
 mod work;
 
-pub use clock::SystemClock;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use details::{HttpOptions, JwtAuthenticationDetails, failure_of_io};
 pub use disk::{Fault, Operation, SimulatedDisk};
 pub use engine::{DriverParts, Engine, PendingReport};

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use authsync_core::{AuthNotice, Config, Event, StoragePolicy};
 
+use crate::clock::{Clock, SystemClock};
 use crate::details::HttpOptions;
 use crate::fs::{FileSystem, OsFileSystem};
 use crate::listeners::Listeners;
@@ -55,6 +56,9 @@ pub struct WorkspaceOptions<P> {
     pub token_timeout: Duration,
     /// Listeners and observers registered before the start.
     pub listeners: Listeners,
+    /// The clock the workspace reads ([`crate::SystemClock`]; a
+    /// [`crate::ManualClock`] in tests of a host's loop).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl<P> std::fmt::Debug for WorkspaceOptions<P> {
@@ -89,6 +93,7 @@ impl<P> WorkspaceOptions<P> {
             provider: None,
             token_timeout: DEFAULT_TOKEN_TIMEOUT,
             listeners: Listeners::default(),
+            clock: Arc::new(SystemClock::new()),
         }
     }
 
@@ -141,6 +146,13 @@ impl<P> WorkspaceOptions<P> {
     #[must_use]
     pub fn http_transport(mut self, transport: Arc<dyn HttpTransport>) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system's.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 

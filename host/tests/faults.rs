@@ -9,17 +9,18 @@
 //! - every request that leaves is already on the disk: a power loss at that moment
 //!   would still have its batch (D4: nothing is sent before it is durable).
 //!
-//! The host loop here is the one every driver runs (write, tell, perform steps),
-//! written out synchronously over a simulated clock, so that every run is exact.
+//! The loop here is `Engine`'s, the one both drivers run (`next_work`, each result
+//! handed back), driven synchronously over a `ManualClock`, so that every run is exact.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use authsync_core::{
-    Client, Config, FsyncPolicy, Now, RecoveryReport, Step, Storage, StoragePolicy,
+use authsync_core::{Client, Config, FsyncPolicy, Now, RecoveryReport, Storage, StoragePolicy};
+use authsync_host::{
+    Clock, Engine, Error, Fault, ManualClock, SimulatedDisk, Work, WorkspaceOptions,
 };
-use authsync_host::{Fault, SimulatedDisk, StateDir};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -78,12 +79,12 @@ impl Server {
     }
 }
 
-/// A host on a simulated disk and a simulated clock.
+/// A host on a simulated disk and a manual clock, running `Engine`'s loop: the one
+/// both drivers run.
 struct Host {
-    client: Client,
-    store: StateDir,
+    engine: Engine,
+    clock: ManualClock,
     disk: SimulatedDisk,
-    now: Now,
     fsync: FsyncPolicy,
     /// Seqs whose `track` returned success.
     stored: BTreeSet<u64>,
@@ -94,13 +95,19 @@ struct Host {
 
 impl Host {
     fn open(disk: &SimulatedDisk, fsync: FsyncPolicy, now: Now) -> Option<(Self, RecoveryReport)> {
-        let (store, stored) = StateDir::open(disk, Path::new(DIR), fsync, 5).ok()?;
-        let (client, report) = Client::recover(config(fsync), now, stored).ok()?;
+        let clock = ManualClock::new(now);
+        let options: WorkspaceOptions<()> = WorkspaceOptions::new(config(fsync))
+            .state_dir(DIR)
+            .storage(policy(fsync))
+            .file_system(Arc::new(disk.clone()))
+            .seed(77)
+            .clock(Arc::new(clock.clone()));
+        let (engine, _) = Engine::open(options).ok()?;
+        let report = engine.recovery_report().clone();
         let host = Self {
-            client,
-            store,
+            engine,
+            clock,
             disk: disk.clone(),
-            now,
             fsync,
             stored: BTreeSet::new(),
             finished: false,
@@ -109,36 +116,33 @@ impl Host {
         Some((host, report))
     }
 
+    fn client(&self) -> &Client {
+        self.engine.client()
+    }
+
+    fn now(&self) -> Now {
+        self.clock.now()
+    }
+
     fn track(&mut self, i: u64) {
-        let receipt = self
-            .client
-            .handle_track(self.now, "e", &serde_json::json!({ "i": i }))
-            .expect("a valid event");
-        self.write();
-        if self.client.unstored().is_none() {
-            self.stored.insert(receipt.seq);
+        let tracked = self
+            .engine
+            .input(|client, now| client.handle_track(now, "e", &serde_json::json!({ "i": i })));
+        match tracked {
+            Ok(receipt) => {
+                self.stored.insert(receipt.expect("a valid event").seq);
+            }
+            Err(Error::NotStored { .. }) => {}
+            Err(other) => panic!("track: {other}"),
         }
     }
 
-    fn write(&mut self) {
-        while let Some(job) = self.client.poll_write() {
-            let result = self.store.append(&job);
-            self.client
-                .handle_written(self.now, job.id, result)
-                .unwrap();
-        }
-    }
-
-    /// Performs everything due, answering requests from `server`, until nothing is.
+    /// Performs all the work there is, answering requests from `server`.
     fn pump(&mut self, server: &mut Server) {
-        loop {
-            self.write();
-            while self.client.poll_event().is_some() {}
-            let Some(step) = self.client.poll_step() else {
-                return;
-            };
-            match step {
-                Step::Send(request) => {
+        while let Some(work) = self.engine.next_work() {
+            match work {
+                Work::Tell(..) => self.engine.told(),
+                Work::Send(request) => {
                     if self.checks_durability {
                         self.check_durable(&request.batch_id, server);
                     }
@@ -147,25 +151,17 @@ impl Host {
                         .status(200)
                         .body(Bytes::from_static(br#"{"status":"ok"}"#))
                         .unwrap();
-                    self.client
-                        .handle_response(self.now, request.id, ok)
-                        .unwrap();
+                    self.engine.answered(request.id, Ok(ok));
                 }
-                Step::Sync(job) => {
-                    let result = self.store.sync();
-                    self.client.handle_synced(self.now, job.id, result).unwrap();
+                Work::Storage(task) => {
+                    let done = task.run();
+                    self.engine.storage_done(done);
                 }
-                Step::Compact(job) => {
-                    let result = self.store.compact(&job);
-                    self.client
-                        .handle_compacted(self.now, job.id, result)
-                        .unwrap();
-                }
-                Step::Finish { clean } => {
-                    self.store.close(clean);
+                Work::Finish { clean } => {
+                    self.engine.finish(clean);
                     self.finished = true;
                 }
-                other => panic!("unexpected step {other:?}"),
+                other => panic!("unexpected work {other:?}"),
             }
         }
     }
@@ -178,7 +174,7 @@ impl Host {
                 crashed.set_contents(Path::new(DIR), &name, bytes);
             }
         }
-        let Some((restored, _)) = Self::open(&crashed, self.fsync, self.now) else {
+        let Some((restored, _)) = Self::open(&crashed, self.fsync, self.now()) else {
             server
                 .violations
                 .push(format!("no store after a power loss before {batch_id}"));
@@ -196,17 +192,16 @@ impl Host {
     }
 
     fn advance(&mut self, ms: u64, server: &mut Server) {
-        self.now = self.now.plus_ms(ms);
-        self.client.handle_timeout(self.now);
+        self.clock.advance(ms);
         self.pump(server);
     }
 
     /// Sends everything, waiting out backoffs and storage retries.
     fn drain(&mut self, server: &mut Server) {
-        self.client.handle_flush(self.now);
+        let _ = self.engine.input(|client, now| client.handle_flush(now));
         for _ in 0..200 {
             self.pump(server);
-            if self.client.totals().pending() == 0 && !self.client.is_storage_broken() {
+            if self.client().totals().pending() == 0 && !self.client().is_storage_broken() {
                 return;
             }
             self.advance(1_000, server);
@@ -214,7 +209,7 @@ impl Host {
     }
 
     fn close(&mut self, server: &mut Server) {
-        self.client.handle_close(self.now);
+        self.engine.close();
         self.pump(server);
     }
 }
@@ -233,7 +228,7 @@ fn scenario(disk: &SimulatedDisk, fsync: FsyncPolicy, server: &mut Server) -> BT
     host.advance(150, server);
     stored.append(&mut host.stored);
     // A process that ends without closing.
-    let now = host.now;
+    let now = host.now();
     drop(host);
     let Some((mut host, _)) = Host::open(disk, fsync, now.plus_ms(10)) else {
         return stored;
@@ -334,7 +329,7 @@ fn d4_a_disk_that_stays_full_resumes_without_a_restart_once_freed() {
         host.track(i);
         host.pump(&mut server);
     }
-    assert!(host.client.is_storage_broken());
+    assert!(host.client().is_storage_broken());
     assert_eq!(host.stored.len(), 4, "tracks on a full disk say so");
     // Nothing spins: while full, the core waits a growing backoff between tries.
     let before = disk.operations().len();
@@ -343,7 +338,7 @@ fn d4_a_disk_that_stays_full_resumes_without_a_restart_once_freed() {
     assert!(tries < 40, "{tries} operations in 10 s of a full disk");
     disk.heal();
     host.drain(&mut server);
-    assert!(!host.client.is_storage_broken());
+    assert!(!host.client().is_storage_broken());
     let delivered = server.seqs();
     assert!(
         (1..=10).all(|seq| delivered.contains(&seq)),
@@ -402,7 +397,7 @@ fn d4_power_loss_with_a_periodic_fsync_loses_at_most_the_last_period_and_says_so
     let (host, report) = Host::open(&disk, fsync, start.plus_ms(5_000)).unwrap();
     assert_eq!(report.unsynced_window_ms, Some(100), "{report}");
     assert_eq!(
-        host.client.totals().tracked as usize,
+        host.client().totals().tracked as usize,
         synced.len(),
         "only the last period went"
     );
