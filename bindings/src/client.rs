@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use authsync_blocking::{Client, IgnoredBecause, JwtAuthenticationDetails};
+use authsync_blocking::{
+    Client, IgnoredBecause, JwtAuthenticationDetails, Workspace, WorkspaceOptions,
+};
 
 use crate::callbacks::{self, AuthenticationListener, ForeignTransport, TokenProvider, Transport};
 use crate::config::ClientConfig;
@@ -107,17 +109,43 @@ impl From<authsync_blocking::Outcome> for Outcome {
     }
 }
 
-/// An authsync client: its own threads send the app's events in batches to the
-/// ingestion server, authenticating identified users' batches with the JWT the app's
-/// backend signs. Every method may be called from any thread; inputs return once
-/// their records are written.
+/// An authsync client, addressed at one of its workspaces (W1): its own threads send
+/// the app's events in batches to the ingestion server, authenticating identified
+/// users' batches with the JWT the app's backend signs. Every method may be called
+/// from any thread; inputs return once their records are written.
+///
+/// The constructor gives the handle of the default workspace; `add_workspace` and
+/// `workspace(app_id)` give handles of others, as the original SDK's `workspaceId`
+/// arguments do. Inputs and getters act on the handle's workspace; `shutdown` and
+/// `close` end the whole client, every workspace.
 ///
 /// End it with `shutdown` (sends what it can first) or `close` (keeps what is pending
-/// in the state directory for the next start). A client that is garbage-collected
-/// closes without waiting.
+/// in the state directory for the next start). A client whose handles are all
+/// garbage-collected closes without waiting.
 #[derive(Debug, uniffi::Object)]
 pub struct AuthsyncClient {
     client: Client,
+    workspace: Workspace,
+}
+
+/// The options for `config` with the app's callbacks.
+fn options_with(
+    config: ClientConfig,
+    listener: Option<Arc<dyn AuthenticationListener>>,
+    token_provider: Option<Arc<dyn TokenProvider>>,
+    transport: Option<Arc<dyn Transport>>,
+) -> WorkspaceOptions {
+    let mut options = config.options();
+    if let Some(listener) = listener {
+        options = options.authentication_listener(callbacks::listener(listener));
+    }
+    if let Some(provider) = token_provider {
+        options = options.token_provider(callbacks::provider(provider));
+    }
+    if let Some(transport) = transport {
+        options = options.http_transport(Arc::new(ForeignTransport::new(transport)));
+    }
+    options
 }
 
 fn millis(ms: u64) -> Duration {
@@ -141,23 +169,52 @@ impl AuthsyncClient {
         token_provider: Option<Arc<dyn TokenProvider>>,
         transport: Option<Arc<dyn Transport>>,
     ) -> Result<Arc<Self>, AuthsyncError> {
-        let mut options = config.options();
-        if let Some(listener) = listener {
-            options = options.authentication_listener(callbacks::listener(listener));
-        }
-        if let Some(provider) = token_provider {
-            options = options.token_provider(callbacks::provider(provider));
-        }
-        if let Some(transport) = transport {
-            options = options.http_transport(Arc::new(ForeignTransport::new(transport)));
-        }
-        let client = Client::start(options)?;
-        Ok(Arc::new(Self { client }))
+        let client = Client::start(options_with(config, listener, token_provider, transport))?;
+        let workspace = (*client).clone();
+        Ok(Arc::new(Self { client, workspace }))
     }
 
-    /// The workspace's app id.
+    /// Adds a workspace to the client, named by its config's app id, with callbacks
+    /// of its own; returns its handle.
+    ///
+    /// # Errors
+    /// [`AuthsyncError::DuplicateWorkspace`], or as the constructor.
+    #[uniffi::method(default(listener = None, token_provider = None, transport = None))]
+    pub fn add_workspace(
+        &self,
+        config: ClientConfig,
+        listener: Option<Arc<dyn AuthenticationListener>>,
+        token_provider: Option<Arc<dyn TokenProvider>>,
+        transport: Option<Arc<dyn Transport>>,
+    ) -> Result<Arc<Self>, AuthsyncError> {
+        let options = options_with(config, listener, token_provider, transport);
+        let workspace = self.client.add_workspace(options)?;
+        Ok(Arc::new(Self {
+            client: self.client.clone(),
+            workspace,
+        }))
+    }
+
+    /// The handle of the client's workspace with this app id (the default one's
+    /// included).
+    ///
+    /// # Errors
+    /// [`AuthsyncError::UnknownWorkspace`].
+    pub fn workspace(&self, app_id: String) -> Result<Arc<Self>, AuthsyncError> {
+        Ok(Arc::new(Self {
+            client: self.client.clone(),
+            workspace: self.client.workspace(&app_id)?,
+        }))
+    }
+
+    /// The app ids of the client's workspaces, the default one first.
+    pub fn workspace_ids(&self) -> Vec<String> {
+        self.client.workspace_ids()
+    }
+
+    /// The app id of the handle's workspace.
     pub fn app_id(&self) -> String {
-        self.client.app_id().to_owned()
+        self.workspace.app_id().to_owned()
     }
 
     /// Tracks an event for the current user; `attrs_json` is a JSON object of at most
@@ -172,7 +229,7 @@ impl AuthsyncClient {
             serde_json::from_str(&attrs_json).map_err(|e| AuthsyncError::InvalidEvent {
                 reason: format!("event attributes are not JSON: {e}"),
             })?;
-        Ok(self.client.track(&name, &attrs)?.seq)
+        Ok(self.workspace.track(&name, &attrs)?.seq)
     }
 
     /// Identifies the current user (U2).
@@ -181,7 +238,7 @@ impl AuthsyncClient {
     /// [`AuthsyncError::InvalidIdentifier`], [`AuthsyncError::NotStored`],
     /// [`AuthsyncError::ShutDown`].
     pub fn identify(&self, identifier: String) -> Result<Outcome, AuthsyncError> {
-        Ok(self.client.identify(&identifier)?.into())
+        Ok(self.workspace.identify(&identifier)?.into())
     }
 
     /// Passes a token for an identifier (T1, T2, V1): the seed's
@@ -197,12 +254,12 @@ impl AuthsyncClient {
         identifier: String,
     ) -> Result<Outcome, AuthsyncError> {
         let details = JwtAuthenticationDetails::new(token, identifier);
-        Ok(self.client.pass_authentication_details(&details)?.into())
+        Ok(self.workspace.pass_authentication_details(&details)?.into())
     }
 
     /// Adds an authentication listener after those already registered.
     pub fn register_authentication_listener(&self, listener: Arc<dyn AuthenticationListener>) {
-        self.client
+        self.workspace
             .register_authentication_listener(callbacks::listener(listener));
     }
 
@@ -211,7 +268,7 @@ impl AuthsyncClient {
     /// # Errors
     /// [`AuthsyncError::NotStored`], [`AuthsyncError::ShutDown`].
     pub fn logout(&self) -> Result<Outcome, AuthsyncError> {
-        Ok(self.client.logout()?.into())
+        Ok(self.workspace.logout()?.into())
     }
 
     /// Starts a session (SS1): lifts a lockout, sends what waited for a session.
@@ -219,7 +276,7 @@ impl AuthsyncClient {
     /// # Errors
     /// [`AuthsyncError::NotStored`], [`AuthsyncError::ShutDown`].
     pub fn session_start(&self) -> Result<(), AuthsyncError> {
-        Ok(self.client.session_start()?)
+        Ok(self.workspace.session_start()?)
     }
 
     /// Seals the open batch so that it goes as soon as the rules allow; returns at once.
@@ -227,7 +284,7 @@ impl AuthsyncClient {
     /// # Errors
     /// [`AuthsyncError::NotStored`], [`AuthsyncError::ShutDown`].
     pub fn flush(&self) -> Result<(), AuthsyncError> {
-        Ok(self.client.flush()?)
+        Ok(self.workspace.flush()?)
     }
 
     /// Flushes, then waits at most `timeout_ms` until nothing more can be sent, and
@@ -236,28 +293,34 @@ impl AuthsyncClient {
     /// # Errors
     /// [`AuthsyncError::ShutDown`].
     pub fn flush_and_wait(&self, timeout_ms: u64) -> Result<PendingReport, AuthsyncError> {
-        Ok(self.client.flush_and_wait(millis(timeout_ms))?.into())
+        Ok(self.workspace.flush_and_wait(millis(timeout_ms))?.into())
     }
 
     /// What is pending right now.
     pub fn pending(&self) -> PendingReport {
-        self.client.pending().into()
+        self.workspace.pending().into()
     }
 
-    /// Flushes, waits at most `timeout_ms` for what can be sent, stops the threads
-    /// and syncs the state. Reports what was still pending (kept in the state
-    /// directory for the next start). Later inputs raise `ShutDown`; getters answer.
+    /// Flushes every workspace, waits at most `timeout_ms` (in all) for what can be
+    /// sent, stops the threads and syncs the state. Reports what the handle's
+    /// workspace still had pending (kept in the state directory for the next start).
+    /// Later inputs raise `ShutDown`; getters answer.
     pub fn shutdown(&self, timeout_ms: u64) -> PendingReport {
-        let reports = self.client.shutdown(millis(timeout_ms));
-        reports
+        let app_id = self.workspace.app_id();
+        self.client
+            .shutdown(millis(timeout_ms))
             .into_iter()
-            .next()
-            .map_or_else(|| self.client.pending().into(), |(_, report)| report.into())
+            .find(|(id, _)| id == app_id)
+            .map_or_else(
+                || self.workspace.pending().into(),
+                |(_, report)| report.into(),
+            )
     }
 
-    /// Closes without flushing: no new request, token fetches stopped, the state
-    /// synced, waiting at most `timeout_ms` for a request in flight. What is pending
-    /// stays in the state directory for the next start. Later inputs raise `ShutDown`.
+    /// Closes every workspace without flushing: no new request, token fetches
+    /// stopped, the state synced, waiting at most `timeout_ms` for a request in
+    /// flight. What is pending stays in the state directory for the next start.
+    /// Later inputs raise `ShutDown`.
     /// The Python package calls it for every live client at interpreter exit.
     #[uniffi::method(default(timeout_ms = 5000))]
     pub fn close(&self, timeout_ms: u64) {
@@ -266,21 +329,24 @@ impl AuthsyncClient {
 
     /// Running totals of the install (D1).
     pub fn totals(&self) -> Totals {
-        self.client.totals().into()
+        self.workspace.totals().into()
     }
 
     /// The identified current user; `None` when the current user is anonymous.
     pub fn current_identifier(&self) -> Option<String> {
-        self.client.current_user().identifier().map(str::to_owned)
+        self.workspace
+            .current_user()
+            .identifier()
+            .map(str::to_owned)
     }
 
     /// Whether a lockout holds (A3): nothing is sent until the next session start.
     pub fn is_locked_out(&self) -> bool {
-        self.client.is_locked_out()
+        self.workspace.is_locked_out()
     }
 
     /// The install's seed (U1).
     pub fn seed(&self) -> u64 {
-        self.client.seed()
+        self.workspace.seed()
     }
 }

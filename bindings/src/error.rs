@@ -70,6 +70,18 @@ pub enum AuthsyncError {
         /// The first record not stored.
         from_lsn: u64,
     },
+    /// No workspace of the client has this app id (W1).
+    #[error("{reason}")]
+    UnknownWorkspace {
+        /// The driver's explanation.
+        reason: String,
+    },
+    /// A workspace with this app id runs already in the client (W1).
+    #[error("{reason}")]
+    DuplicateWorkspace {
+        /// The driver's explanation.
+        reason: String,
+    },
     /// The client was shut down or closed.
     #[error("{reason}")]
     ShutDown {
@@ -123,6 +135,7 @@ impl From<Error> for AuthsyncError {
             Error::AuthDetails(_) => Self::InvalidToken { reason },
             Error::NotStored { from_lsn } => Self::NotStored { reason, from_lsn },
             Error::ShutDown => Self::ShutDown { reason },
+            Error::UnknownWorkspace(_) => Self::UnknownWorkspace { reason },
             _ => Self::Other { reason },
         }
     }
@@ -136,6 +149,7 @@ impl From<StartError> for AuthsyncError {
             StartError::Store(_) | StartError::Restore(_) | StartError::SeedMismatch { .. } => {
                 Self::StateDirectory { reason }
             }
+            StartError::DuplicateWorkspace(_) => Self::DuplicateWorkspace { reason },
             _ => Self::StartFailed { reason },
         }
     }

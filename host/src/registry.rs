@@ -112,6 +112,11 @@ impl<W: Named> Workspaces<W> {
         all
     }
 
+    /// Every workspace's app id, the default one first.
+    pub fn ids(&self) -> Vec<String> {
+        self.all().iter().map(|w| w.app_id().to_owned()).collect()
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, W>> {
         self.others.read().unwrap_or_else(PoisonError::into_inner)
     }

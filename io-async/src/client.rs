@@ -286,6 +286,12 @@ impl Client {
         Ok((workspace, driver))
     }
 
+    /// The app ids of the client's workspaces, the default one first.
+    #[must_use]
+    pub fn workspace_ids(&self) -> Vec<String> {
+        self.workspaces.ids()
+    }
+
     /// The workspace with this app id.
     ///
     /// # Errors

@@ -263,6 +263,12 @@ impl Client {
         })
     }
 
+    /// The app ids of the client's workspaces, the default one first.
+    #[must_use]
+    pub fn workspace_ids(&self) -> Vec<String> {
+        self.workspaces.ids()
+    }
+
     /// The workspace with this app id (the original SDK's `workspaceId`); the default
     /// one for its own app id.
     ///

@@ -55,6 +55,22 @@ _tracked_init.__doc__ = _generated_init.__doc__
 _generated.AuthsyncClient.__init__ = _tracked_init
 
 
+def _tracked_handle(method):
+    # Handles of other workspaces are clients too: the exit hook closes them.
+    def tracked(self, *args, **kwargs):
+        handle = method(self, *args, **kwargs)
+        with _live_lock:
+            _live_clients.add(handle)
+        return handle
+
+    tracked.__doc__ = method.__doc__
+    return tracked
+
+
+for _name in ("add_workspace", "workspace"):
+    setattr(_generated.AuthsyncClient, _name, _tracked_handle(getattr(_generated.AuthsyncClient, _name)))
+
+
 def live_clients():
     """The clients not yet garbage-collected (closed or not)."""
     with _live_lock:

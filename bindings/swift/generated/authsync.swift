@@ -831,26 +831,41 @@ public func FfiConverterTypeAuthenticationListener_lower(_ value: Authentication
 
 
 /**
- * An authsync client: its own threads send the app's events in batches to the
- * ingestion server, authenticating identified users' batches with the JWT the app's
- * backend signs. Every method may be called from any thread; inputs return once
- * their records are written.
+ * An authsync client, addressed at one of its workspaces (W1): its own threads send
+ * the app's events in batches to the ingestion server, authenticating identified
+ * users' batches with the JWT the app's backend signs. Every method may be called
+ * from any thread; inputs return once their records are written.
+ *
+ * The constructor gives the handle of the default workspace; `add_workspace` and
+ * `workspace(app_id)` give handles of others, as the original SDK's `workspaceId`
+ * arguments do. Inputs and getters act on the handle's workspace; `shutdown` and
+ * `close` end the whole client, every workspace.
  *
  * End it with `shutdown` (sends what it can first) or `close` (keeps what is pending
- * in the state directory for the next start). A client that is garbage-collected
- * closes without waiting.
+ * in the state directory for the next start). A client whose handles are all
+ * garbage-collected closes without waiting.
  */
 public protocol AuthsyncClientProtocol: AnyObject, Sendable {
     
     /**
-     * The workspace's app id.
+     * Adds a workspace to the client, named by its config's app id, with callbacks
+     * of its own; returns its handle.
+     *
+     * # Errors
+     * [`AuthsyncError::DuplicateWorkspace`], or as the constructor.
+     */
+    func addWorkspace(config: ClientConfig, listener: AuthenticationListener?, tokenProvider: TokenProvider?, transport: Transport?) throws  -> AuthsyncClient
+    
+    /**
+     * The app id of the handle's workspace.
      */
     func appId()  -> String
     
     /**
-     * Closes without flushing: no new request, token fetches stopped, the state
-     * synced, waiting at most `timeout_ms` for a request in flight. What is pending
-     * stays in the state directory for the next start. Later inputs raise `ShutDown`.
+     * Closes every workspace without flushing: no new request, token fetches
+     * stopped, the state synced, waiting at most `timeout_ms` for a request in
+     * flight. What is pending stays in the state directory for the next start.
+     * Later inputs raise `ShutDown`.
      * The Python package calls it for every live client at interpreter exit.
      */
     func close(timeoutMs: UInt64) 
@@ -934,9 +949,10 @@ public protocol AuthsyncClientProtocol: AnyObject, Sendable {
     func sessionStart() throws 
     
     /**
-     * Flushes, waits at most `timeout_ms` for what can be sent, stops the threads
-     * and syncs the state. Reports what was still pending (kept in the state
-     * directory for the next start). Later inputs raise `ShutDown`; getters answer.
+     * Flushes every workspace, waits at most `timeout_ms` (in all) for what can be
+     * sent, stops the threads and syncs the state. Reports what the handle's
+     * workspace still had pending (kept in the state directory for the next start).
+     * Later inputs raise `ShutDown`; getters answer.
      */
     func shutdown(timeoutMs: UInt64)  -> PendingReport
     
@@ -955,16 +971,35 @@ public protocol AuthsyncClientProtocol: AnyObject, Sendable {
      */
     func track(name: String, attrsJson: String) throws  -> UInt64
     
+    /**
+     * The handle of the client's workspace with this app id (the default one's
+     * included).
+     *
+     * # Errors
+     * [`AuthsyncError::UnknownWorkspace`].
+     */
+    func workspace(appId: String) throws  -> AuthsyncClient
+    
+    /**
+     * The app ids of the client's workspaces, the default one first.
+     */
+    func workspaceIds()  -> [String]
+    
 }
 /**
- * An authsync client: its own threads send the app's events in batches to the
- * ingestion server, authenticating identified users' batches with the JWT the app's
- * backend signs. Every method may be called from any thread; inputs return once
- * their records are written.
+ * An authsync client, addressed at one of its workspaces (W1): its own threads send
+ * the app's events in batches to the ingestion server, authenticating identified
+ * users' batches with the JWT the app's backend signs. Every method may be called
+ * from any thread; inputs return once their records are written.
+ *
+ * The constructor gives the handle of the default workspace; `add_workspace` and
+ * `workspace(app_id)` give handles of others, as the original SDK's `workspaceId`
+ * arguments do. Inputs and getters act on the handle's workspace; `shutdown` and
+ * `close` end the whole client, every workspace.
  *
  * End it with `shutdown` (sends what it can first) or `close` (keeps what is pending
- * in the state directory for the next start). A client that is garbage-collected
- * closes without waiting.
+ * in the state directory for the next start). A client whose handles are all
+ * garbage-collected closes without waiting.
  */
 open class AuthsyncClient: AuthsyncClientProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1042,7 +1077,27 @@ public convenience init(config: ClientConfig, listener: AuthenticationListener? 
 
     
     /**
-     * The workspace's app id.
+     * Adds a workspace to the client, named by its config's app id, with callbacks
+     * of its own; returns its handle.
+     *
+     * # Errors
+     * [`AuthsyncError::DuplicateWorkspace`], or as the constructor.
+     */
+open func addWorkspace(config: ClientConfig, listener: AuthenticationListener? = nil, tokenProvider: TokenProvider? = nil, transport: Transport? = nil)throws  -> AuthsyncClient  {
+    return try  FfiConverterTypeAuthsyncClient_lift(try rustCallWithError(FfiConverterTypeAuthsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_authsync_ffi_fn_method_authsyncclient_add_workspace(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeClientConfig_lower(config),
+        FfiConverterOptionTypeAuthenticationListener.lower(listener),
+        FfiConverterOptionTypeTokenProvider.lower(tokenProvider),
+        FfiConverterOptionTypeTransport.lower(transport),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The app id of the handle's workspace.
      */
 open func appId() -> String  {
     return try!  FfiConverterString.lift(try! rustCall() {
@@ -1054,9 +1109,10 @@ open func appId() -> String  {
 }
     
     /**
-     * Closes without flushing: no new request, token fetches stopped, the state
-     * synced, waiting at most `timeout_ms` for a request in flight. What is pending
-     * stays in the state directory for the next start. Later inputs raise `ShutDown`.
+     * Closes every workspace without flushing: no new request, token fetches
+     * stopped, the state synced, waiting at most `timeout_ms` for a request in
+     * flight. What is pending stays in the state directory for the next start.
+     * Later inputs raise `ShutDown`.
      * The Python package calls it for every live client at interpreter exit.
      */
 open func close(timeoutMs: UInt64 = UInt64(5000))  {try! rustCall() {
@@ -1226,9 +1282,10 @@ open func sessionStart()throws   {try rustCallWithError(FfiConverterTypeAuthsync
 }
     
     /**
-     * Flushes, waits at most `timeout_ms` for what can be sent, stops the threads
-     * and syncs the state. Reports what was still pending (kept in the state
-     * directory for the next start). Later inputs raise `ShutDown`; getters answer.
+     * Flushes every workspace, waits at most `timeout_ms` (in all) for what can be
+     * sent, stops the threads and syncs the state. Reports what the handle's
+     * workspace still had pending (kept in the state directory for the next start).
+     * Later inputs raise `ShutDown`; getters answer.
      */
 open func shutdown(timeoutMs: UInt64) -> PendingReport  {
     return try!  FfiConverterTypePendingReport_lift(try! rustCall() {
@@ -1267,6 +1324,35 @@ open func track(name: String, attrsJson: String = "{}")throws  -> UInt64  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(name),
         FfiConverterString.lower(attrsJson),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The handle of the client's workspace with this app id (the default one's
+     * included).
+     *
+     * # Errors
+     * [`AuthsyncError::UnknownWorkspace`].
+     */
+open func workspace(appId: String)throws  -> AuthsyncClient  {
+    return try  FfiConverterTypeAuthsyncClient_lift(try rustCallWithError(FfiConverterTypeAuthsyncError_lift) {
+        uniffiCallStatus in
+    uniffi_authsync_ffi_fn_method_authsyncclient_workspace(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(appId),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The app ids of the client's workspaces, the default one first.
+     */
+open func workspaceIds() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_authsync_ffi_fn_method_authsyncclient_workspace_ids(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -2737,6 +2823,22 @@ enum AuthsyncError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */fromLsn: UInt64
     )
     /**
+     * No workspace of the client has this app id (W1).
+     */
+    case UnknownWorkspace(
+        /**
+         * The driver's explanation.
+         */reason: String
+    )
+    /**
+     * A workspace with this app id runs already in the client (W1).
+     */
+    case DuplicateWorkspace(
+        /**
+         * The driver's explanation.
+         */reason: String
+    )
+    /**
      * The client was shut down or closed.
      */
     case ShutDown(
@@ -2828,13 +2930,19 @@ public struct FfiConverterTypeAuthsyncError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf), 
             fromLsn: try FfiConverterUInt64.read(from: &buf)
             )
-        case 9: return .ShutDown(
+        case 9: return .UnknownWorkspace(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Callback(
+        case 10: return .DuplicateWorkspace(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Other(
+        case 11: return .ShutDown(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 12: return .Callback(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 13: return .Other(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -2890,18 +2998,28 @@ public struct FfiConverterTypeAuthsyncError: FfiConverterRustBuffer {
             FfiConverterUInt64.write(fromLsn, into: &buf)
             
         
-        case let .ShutDown(reason):
+        case let .UnknownWorkspace(reason):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Callback(reason):
+        case let .DuplicateWorkspace(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Other(reason):
+        case let .ShutDown(reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Callback(reason):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Other(reason):
+            writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -3489,6 +3607,31 @@ fileprivate struct FfiConverterOptionTypeTransport: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringString: FfiConverterRustBuffer {
     public static func write(_ value: [String: String], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -3575,10 +3718,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_authsync_ffi_checksum_method_transport_send() != 41433) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_authsync_ffi_checksum_method_authsyncclient_app_id() != 30553) {
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_add_workspace() != 23104) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_authsync_ffi_checksum_method_authsyncclient_close() != 25874) {
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_app_id() != 33173) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_close() != 3511) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_current_identifier() != 61542) {
@@ -3614,13 +3760,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_session_start() != 6488) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_authsync_ffi_checksum_method_authsyncclient_shutdown() != 28942) {
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_shutdown() != 46177) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_totals() != 22656) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_track() != 18598) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_workspace() != 39499) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_workspace_ids() != 20464) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_authsync_ffi_checksum_constructor_authsyncclient_new() != 51283) {

@@ -386,6 +386,11 @@ void uniffi_authsync_ffi_fn_free_authsyncclient(uint64_t handle, RustCallStatus 
 uint64_t uniffi_authsync_ffi_fn_constructor_authsyncclient_new(RustBuffer config, RustBuffer listener, RustBuffer token_provider, RustBuffer transport, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_ADD_WORKSPACE
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_ADD_WORKSPACE
+uint64_t uniffi_authsync_ffi_fn_method_authsyncclient_add_workspace(uint64_t ptr, RustBuffer config, RustBuffer listener, RustBuffer token_provider, RustBuffer transport, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_APP_ID
 #define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_APP_ID
 RustBuffer uniffi_authsync_ffi_fn_method_authsyncclient_app_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -464,6 +469,16 @@ RustBuffer uniffi_authsync_ffi_fn_method_authsyncclient_totals(uint64_t ptr, Rus
 #ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_TRACK
 #define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_TRACK
 uint64_t uniffi_authsync_ffi_fn_method_authsyncclient_track(uint64_t ptr, RustBuffer name, RustBuffer attrs_json, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_WORKSPACE
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_WORKSPACE
+uint64_t uniffi_authsync_ffi_fn_method_authsyncclient_workspace(uint64_t ptr, RustBuffer app_id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_WORKSPACE_IDS
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCCLIENT_WORKSPACE_IDS
+RustBuffer uniffi_authsync_ffi_fn_method_authsyncclient_workspace_ids(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_FN_METHOD_AUTHSYNCERROR_MESSAGE
@@ -789,6 +804,12 @@ uint16_t uniffi_authsync_ffi_checksum_method_transport_send(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_ADD_WORKSPACE
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_ADD_WORKSPACE
+uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_add_workspace(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_APP_ID
 #define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_APP_ID
 uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_app_id(void
@@ -882,6 +903,18 @@ uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_totals(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_TRACK
 #define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_TRACK
 uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_track(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_WORKSPACE
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_WORKSPACE
+uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_workspace(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_WORKSPACE_IDS
+#define UNIFFI_FFIDEF_UNIFFI_AUTHSYNC_FFI_CHECKSUM_METHOD_AUTHSYNCCLIENT_WORKSPACE_IDS
+uint16_t uniffi_authsync_ffi_checksum_method_authsyncclient_workspace_ids(void
     
 );
 #endif

@@ -755,6 +755,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_authsync_ffi_checksum_method_transport_send(
     ): Int
+    external fun uniffi_authsync_ffi_checksum_method_authsyncclient_add_workspace(
+    ): Int
     external fun uniffi_authsync_ffi_checksum_method_authsyncclient_app_id(
     ): Int
     external fun uniffi_authsync_ffi_checksum_method_authsyncclient_close(
@@ -786,6 +788,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_authsync_ffi_checksum_method_authsyncclient_totals(
     ): Int
     external fun uniffi_authsync_ffi_checksum_method_authsyncclient_track(
+    ): Int
+    external fun uniffi_authsync_ffi_checksum_method_authsyncclient_workspace(
+    ): Int
+    external fun uniffi_authsync_ffi_checksum_method_authsyncclient_workspace_ids(
     ): Int
     external fun uniffi_authsync_ffi_checksum_constructor_authsyncclient_new(
     ): Int
@@ -850,6 +856,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_authsync_ffi_fn_constructor_authsyncclient_new(`config`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,`tokenProvider`: RustBuffer.ByValue,`transport`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_authsync_ffi_fn_method_authsyncclient_add_workspace(`ptr`: Long,`config`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,`tokenProvider`: RustBuffer.ByValue,`transport`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_authsync_ffi_fn_method_authsyncclient_app_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_authsync_ffi_fn_method_authsyncclient_close(`ptr`: Long,`timeoutMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -882,6 +890,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_authsync_ffi_fn_method_authsyncclient_track(`ptr`: Long,`name`: RustBuffer.ByValue,`attrsJson`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_authsync_ffi_fn_method_authsyncclient_workspace(`ptr`: Long,`appId`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_authsync_ffi_fn_method_authsyncclient_workspace_ids(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_authsync_ffi_fn_method_authsyncerror_message(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_authsync_ffi_fn_method_transporterror_message(`ptr`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1030,10 +1042,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_authsync_ffi_checksum_method_transport_send() and 0xFFFF) != 41433) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_app_id() and 0xFFFF) != 30553) {
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_add_workspace() and 0xFFFF) != 23104) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_close() and 0xFFFF) != 25874) {
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_app_id() and 0xFFFF) != 33173) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_close() and 0xFFFF) != 3511) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_current_identifier() and 0xFFFF) != 61542) {
@@ -1069,13 +1084,19 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_session_start() and 0xFFFF) != 6488) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_shutdown() and 0xFFFF) != 28942) {
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_shutdown() and 0xFFFF) != 46177) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_totals() and 0xFFFF) != 22656) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_track() and 0xFFFF) != 18598) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_workspace() and 0xFFFF) != 39499) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_workspace_ids() and 0xFFFF) != 20464) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_authsync_ffi_checksum_constructor_authsyncclient_new() and 0xFFFF) != 51283) {
@@ -1879,26 +1900,41 @@ public object FfiConverterTypeAuthenticationListener: FfiConverter<Authenticatio
 
 
 /**
- * An authsync client: its own threads send the app's events in batches to the
- * ingestion server, authenticating identified users' batches with the JWT the app's
- * backend signs. Every method may be called from any thread; inputs return once
- * their records are written.
+ * An authsync client, addressed at one of its workspaces (W1): its own threads send
+ * the app's events in batches to the ingestion server, authenticating identified
+ * users' batches with the JWT the app's backend signs. Every method may be called
+ * from any thread; inputs return once their records are written.
+ *
+ * The constructor gives the handle of the default workspace; `add_workspace` and
+ * `workspace(app_id)` give handles of others, as the original SDK's `workspaceId`
+ * arguments do. Inputs and getters act on the handle's workspace; `shutdown` and
+ * `close` end the whole client, every workspace.
  *
  * End it with `shutdown` (sends what it can first) or `close` (keeps what is pending
- * in the state directory for the next start). A client that is garbage-collected
- * closes without waiting.
+ * in the state directory for the next start). A client whose handles are all
+ * garbage-collected closes without waiting.
  */
 public interface AuthsyncClientInterface {
     
     /**
-     * The workspace's app id.
+     * Adds a workspace to the client, named by its config's app id, with callbacks
+     * of its own; returns its handle.
+     *
+     * # Errors
+     * [`AuthsyncError::DuplicateWorkspace`], or as the constructor.
+     */
+    fun `addWorkspace`(`config`: ClientConfig, `listener`: AuthenticationListener? = null, `tokenProvider`: TokenProvider? = null, `transport`: Transport? = null): AuthsyncClient
+    
+    /**
+     * The app id of the handle's workspace.
      */
     fun `appId`(): kotlin.String
     
     /**
-     * Closes without flushing: no new request, token fetches stopped, the state
-     * synced, waiting at most `timeout_ms` for a request in flight. What is pending
-     * stays in the state directory for the next start. Later inputs raise `ShutDown`.
+     * Closes every workspace without flushing: no new request, token fetches
+     * stopped, the state synced, waiting at most `timeout_ms` for a request in
+     * flight. What is pending stays in the state directory for the next start.
+     * Later inputs raise `ShutDown`.
      * The Python package calls it for every live client at interpreter exit.
      */
     fun `close`(`timeoutMs`: kotlin.ULong = 5000uL)
@@ -1982,9 +2018,10 @@ public interface AuthsyncClientInterface {
     fun `sessionStart`()
     
     /**
-     * Flushes, waits at most `timeout_ms` for what can be sent, stops the threads
-     * and syncs the state. Reports what was still pending (kept in the state
-     * directory for the next start). Later inputs raise `ShutDown`; getters answer.
+     * Flushes every workspace, waits at most `timeout_ms` (in all) for what can be
+     * sent, stops the threads and syncs the state. Reports what the handle's
+     * workspace still had pending (kept in the state directory for the next start).
+     * Later inputs raise `ShutDown`; getters answer.
      */
     fun `shutdown`(`timeoutMs`: kotlin.ULong): PendingReport
     
@@ -2003,18 +2040,37 @@ public interface AuthsyncClientInterface {
      */
     fun `track`(`name`: kotlin.String, `attrsJson`: kotlin.String = "{}"): kotlin.ULong
     
+    /**
+     * The handle of the client's workspace with this app id (the default one's
+     * included).
+     *
+     * # Errors
+     * [`AuthsyncError::UnknownWorkspace`].
+     */
+    fun `workspace`(`appId`: kotlin.String): AuthsyncClient
+    
+    /**
+     * The app ids of the client's workspaces, the default one first.
+     */
+    fun `workspaceIds`(): List<kotlin.String>
+    
     companion object
 }
 
 /**
- * An authsync client: its own threads send the app's events in batches to the
- * ingestion server, authenticating identified users' batches with the JWT the app's
- * backend signs. Every method may be called from any thread; inputs return once
- * their records are written.
+ * An authsync client, addressed at one of its workspaces (W1): its own threads send
+ * the app's events in batches to the ingestion server, authenticating identified
+ * users' batches with the JWT the app's backend signs. Every method may be called
+ * from any thread; inputs return once their records are written.
+ *
+ * The constructor gives the handle of the default workspace; `add_workspace` and
+ * `workspace(app_id)` give handles of others, as the original SDK's `workspaceId`
+ * arguments do. Inputs and getters act on the handle's workspace; `shutdown` and
+ * `close` end the whole client, every workspace.
  *
  * End it with `shutdown` (sends what it can first) or `close` (keeps what is pending
- * in the state directory for the next start). A client that is garbage-collected
- * closes without waiting.
+ * in the state directory for the next start). A client whose handles are all
+ * garbage-collected closes without waiting.
  */
 open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
 {
@@ -2141,7 +2197,32 @@ open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
 
     
     /**
-     * The workspace's app id.
+     * Adds a workspace to the client, named by its config's app id, with callbacks
+     * of its own; returns its handle.
+     *
+     * # Errors
+     * [`AuthsyncError::DuplicateWorkspace`], or as the constructor.
+     */
+    @Throws(AuthsyncException::class)override fun `addWorkspace`(`config`: ClientConfig, `listener`: AuthenticationListener?, `tokenProvider`: TokenProvider?, `transport`: Transport?): AuthsyncClient {
+            return FfiConverterTypeAuthsyncClient.lift(
+    callWithHandle {
+    uniffiRustCallWithError(AuthsyncException) { _status ->
+    UniffiLib.uniffi_authsync_ffi_fn_method_authsyncclient_add_workspace(
+        it,
+        
+        FfiConverterTypeClientConfig.lower(`config`),
+        FfiConverterOptionalTypeAuthenticationListener.lower(`listener`),
+        FfiConverterOptionalTypeTokenProvider.lower(`tokenProvider`),
+        FfiConverterOptionalTypeTransport.lower(`transport`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The app id of the handle's workspace.
      */override fun `appId`(): kotlin.String {
             return FfiConverterString.lift(
     callWithHandle {
@@ -2157,9 +2238,10 @@ open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
 
     
     /**
-     * Closes without flushing: no new request, token fetches stopped, the state
-     * synced, waiting at most `timeout_ms` for a request in flight. What is pending
-     * stays in the state directory for the next start. Later inputs raise `ShutDown`.
+     * Closes every workspace without flushing: no new request, token fetches
+     * stopped, the state synced, waiting at most `timeout_ms` for a request in
+     * flight. What is pending stays in the state directory for the next start.
+     * Later inputs raise `ShutDown`.
      * The Python package calls it for every live client at interpreter exit.
      */override fun `close`(`timeoutMs`: kotlin.ULong)
         = 
@@ -2383,9 +2465,10 @@ open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
 
     
     /**
-     * Flushes, waits at most `timeout_ms` for what can be sent, stops the threads
-     * and syncs the state. Reports what was still pending (kept in the state
-     * directory for the next start). Later inputs raise `ShutDown`; getters answer.
+     * Flushes every workspace, waits at most `timeout_ms` (in all) for what can be
+     * sent, stops the threads and syncs the state. Reports what the handle's
+     * workspace still had pending (kept in the state directory for the next start).
+     * Later inputs raise `ShutDown`; getters answer.
      */override fun `shutdown`(`timeoutMs`: kotlin.ULong): PendingReport {
             return FfiConverterTypePendingReport.lift(
     callWithHandle {
@@ -2434,6 +2517,44 @@ open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
         
         FfiConverterString.lower(`name`),
         FfiConverterString.lower(`attrsJson`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The handle of the client's workspace with this app id (the default one's
+     * included).
+     *
+     * # Errors
+     * [`AuthsyncError::UnknownWorkspace`].
+     */
+    @Throws(AuthsyncException::class)override fun `workspace`(`appId`: kotlin.String): AuthsyncClient {
+            return FfiConverterTypeAuthsyncClient.lift(
+    callWithHandle {
+    uniffiRustCallWithError(AuthsyncException) { _status ->
+    UniffiLib.uniffi_authsync_ffi_fn_method_authsyncclient_workspace(
+        it,
+        
+        FfiConverterString.lower(`appId`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The app ids of the client's workspaces, the default one first.
+     */override fun `workspaceIds`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_authsync_ffi_fn_method_authsyncclient_workspace_ids(
+        it,
+        _status)
 }
     }
     )
@@ -4130,6 +4251,34 @@ sealed class AuthsyncException: kotlin.Exception() {
     }
     
     /**
+     * No workspace of the client has this app id (W1).
+     */
+    class UnknownWorkspace(
+        
+        /**
+         * The driver's explanation.
+         */
+        val `reason`: kotlin.String
+        ) : AuthsyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * A workspace with this app id runs already in the client (W1).
+     */
+    class DuplicateWorkspace(
+        
+        /**
+         * The driver's explanation.
+         */
+        val `reason`: kotlin.String
+        ) : AuthsyncException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * The client was shut down or closed.
      */
     class ShutDown(
@@ -4230,13 +4379,19 @@ public object FfiConverterTypeAuthsyncError : FfiConverterRustBuffer<AuthsyncExc
                 FfiConverterString.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            9 -> AuthsyncException.ShutDown(
+            9 -> AuthsyncException.UnknownWorkspace(
                 FfiConverterString.read(buf),
                 )
-            10 -> AuthsyncException.Callback(
+            10 -> AuthsyncException.DuplicateWorkspace(
                 FfiConverterString.read(buf),
                 )
-            11 -> AuthsyncException.Other(
+            11 -> AuthsyncException.ShutDown(
+                FfiConverterString.read(buf),
+                )
+            12 -> AuthsyncException.Callback(
+                FfiConverterString.read(buf),
+                )
+            13 -> AuthsyncException.Other(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -4285,6 +4440,16 @@ public object FfiConverterTypeAuthsyncError : FfiConverterRustBuffer<AuthsyncExc
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
                 + FfiConverterULong.allocationSize(value.`fromLsn`)
+            )
+            is AuthsyncException.UnknownWorkspace -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is AuthsyncException.DuplicateWorkspace -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
             )
             is AuthsyncException.ShutDown -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -4347,18 +4512,28 @@ public object FfiConverterTypeAuthsyncError : FfiConverterRustBuffer<AuthsyncExc
                 FfiConverterULong.write(value.`fromLsn`, buf)
                 Unit
             }
-            is AuthsyncException.ShutDown -> {
+            is AuthsyncException.UnknownWorkspace -> {
                 buf.putInt(9)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is AuthsyncException.Callback -> {
+            is AuthsyncException.DuplicateWorkspace -> {
                 buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is AuthsyncException.Other -> {
+            is AuthsyncException.ShutDown -> {
                 buf.putInt(11)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is AuthsyncException.Callback -> {
+                buf.putInt(12)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is AuthsyncException.Other -> {
+                buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -4911,6 +5086,34 @@ public object FfiConverterOptionalTypeTransport: FfiConverterRustBuffer<Transpor
         } else {
             buf.put(1)
             FfiConverterTypeTransport.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
+    override fun read(buf: ByteBuffer): List<kotlin.String> {
+        val len = buf.getInt()
+        return List<kotlin.String>(len) {
+            FfiConverterString.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.String>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterString.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.String>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterString.write(it, buf)
         }
     }
 }
