@@ -202,6 +202,30 @@ impl Record {
         &self.change
     }
 
+    /// The highest id this record holds: its lsn, an event's seq, a batch number.
+    pub(crate) fn highest_id(&self) -> u64 {
+        let in_change = match &self.change {
+            Change::EventAdded { event, .. } => crate::event::tracked_seq(event).unwrap_or(0),
+            Change::SealedAs { batch }
+            | Change::Attempted { batch }
+            | Change::Acked { batch }
+            | Change::Dropped { batch, .. }
+            | Change::Split { batch }
+            | Change::Trimmed {
+                batch: Some(batch), ..
+            }
+            | Change::Purged {
+                keep: Some(batch), ..
+            } => *batch,
+            Change::IdsAdvanced {
+                next_seq,
+                next_batch,
+            } => (*next_seq).max(*next_batch),
+            _ => 0,
+        };
+        self.lsn.max(in_change)
+    }
+
     /// Appends this record as one journal frame to `out`, tagged with the owner that
     /// was current when it was made.
     pub(crate) fn encode(&self, owner_tag: u32, out: &mut BytesMut) {
@@ -342,7 +366,8 @@ pub enum DamageKind {
     Checksum,
     /// The payload's layout byte is not one this build reads.
     UnknownVersion(u8),
-    /// The checksum matches but the payload does not decode.
+    /// The checksum matches but the payload does not decode, or holds an id past any
+    /// a store can have issued.
     Undecodable,
 }
 
@@ -411,8 +436,20 @@ fn frame_at(bytes: &Bytes, offset: usize) -> Result<(Frame, usize), DamageKind> 
     if crc32fast::hash(payload) != crc {
         return Err(DamageKind::Checksum);
     }
-    Record::decode(bytes, payload).map(|frame| (frame, FRAME_HEADER_BYTES + len))
+    let frame = Record::decode(bytes, payload)?;
+    // An id no store can have issued is damage, not history (and recovery's
+    // arithmetic on ids keeps its headroom).
+    if frame.record.highest_id() >= ID_CEILING {
+        return Err(DamageKind::Undecodable);
+    }
+    Ok((frame, FRAME_HEADER_BYTES + len))
 }
+
+/// Ids (lsns, event seqs, batch numbers) stay below this. They count up from 1 and
+/// jump to the next multiple of 2^32 after a recovery from damage (D5): reaching
+/// 2^62 would take 2^30 such recoveries. A record or snapshot holding an id at or
+/// above it is damaged.
+pub(crate) const ID_CEILING: u64 = 1 << 62;
 
 /// The whole durable state at one record sequence number, encoded and checked.
 ///

@@ -203,7 +203,7 @@ impl Seen {
             | Change::Split { batch }
             | Change::Trimmed {
                 batch: Some(batch), ..
-            } => self.max_batch = self.max_batch.max(*batch + 2),
+            } => self.max_batch = self.max_batch.max(batch.saturating_add(2)),
             Change::IdsAdvanced {
                 next_seq,
                 next_batch,

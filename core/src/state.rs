@@ -380,6 +380,15 @@ impl DurableState {
                 "sequence number mismatch".into(),
             ));
         }
+        let highest = state.queue.iter().map(|batch| batch.number).fold(
+            state.lsn.max(state.next_seq).max(state.next_batch),
+            u64::max,
+        );
+        if highest >= crate::record::ID_CEILING {
+            return Err(crate::RestoreError::Snapshot(
+                "an id past any this store can have issued".into(),
+            ));
+        }
         Ok(state)
     }
 }
