@@ -16,7 +16,7 @@ use crate::gate::{self, Foreign};
 
 // ----- listener -----------------------------------------------------------------------
 
-/// An authentication notice (A2, S5, R1): the seed's `MoEngageJwtAuthenticationError`
+/// An authentication notice (A2, S5, R1): the original SDK's `MoEngageJwtAuthenticationError`
 /// without its token. Foreign code never receives a whole token from authsync.
 #[derive(Clone, PartialEq, Eq, Debug, uniffi::Record)]
 pub struct AuthNotice {
@@ -42,7 +42,7 @@ impl From<&authsync_blocking::AuthNotice> for AuthNotice {
     }
 }
 
-/// The seed's authentication listener. Called on the client's own thread, one notice
+/// The original SDK's authentication listener. Called on the client's own thread, one notice
 /// at a time; keep it short (hand the work to your own thread or queue). An exception
 /// it raises is logged and ignored: delivery goes on, and later listeners still hear
 /// the notice.

@@ -241,7 +241,7 @@ impl AuthsyncClient {
         Ok(self.workspace.identify(&identifier)?.into())
     }
 
-    /// Passes a token for an identifier (T1, T2, V1): the seed's
+    /// Passes a token for an identifier (T1, T2, V1): the original SDK's
     /// `passAuthenticationDetails`.
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use authsync_blocking::{Config, WorkspaceOptions};
 
-/// Test or live workspace (V1): the seed's `initializeDefaultTestInstance` /
+/// Test or live workspace (V1): the original SDK's `initializeDefaultTestInstance` /
 /// `initializeDefaultLiveInstance`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
 pub enum Environment {
@@ -48,7 +48,7 @@ pub struct ClientConfig {
     /// Start a session when the client starts (SS1 leaves sessions to the app).
     #[uniffi(default = false)]
     pub session_on_launch: bool,
-    /// The seed's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
+    /// The original SDK's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
     #[uniffi(default = false)]
     pub disable_integration_validator: bool,
     /// Time after a batch's first event when it is sealed (S1); default 20 s.

@@ -608,7 +608,7 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 
 
 /**
- * The seed's authentication listener. Called on the client's own thread, one notice
+ * The original SDK's authentication listener. Called on the client's own thread, one notice
  * at a time; keep it short (hand the work to your own thread or queue). An exception
  * it raises is logged and ignored: delivery goes on, and later listeners still hear
  * the notice.
@@ -625,7 +625,7 @@ public protocol AuthenticationListener: AnyObject, Sendable {
     
 }
 /**
- * The seed's authentication listener. Called on the client's own thread, one notice
+ * The original SDK's authentication listener. Called on the client's own thread, one notice
  * at a time; keep it short (hand the work to your own thread or queue). An exception
  * it raises is logged and ignored: delivery goes on, and later listeners still hear
  * the notice.
@@ -915,7 +915,7 @@ public protocol AuthsyncClientProtocol: AnyObject, Sendable {
     func logout() throws  -> Outcome
     
     /**
-     * Passes a token for an identifier (T1, T2, V1): the seed's
+     * Passes a token for an identifier (T1, T2, V1): the original SDK's
      * `passAuthenticationDetails`.
      *
      * # Errors
@@ -1212,7 +1212,7 @@ open func logout()throws  -> Outcome  {
 }
     
     /**
-     * Passes a token for an identifier (T1, T2, V1): the seed's
+     * Passes a token for an identifier (T1, T2, V1): the original SDK's
      * `passAuthenticationDetails`.
      *
      * # Errors
@@ -2003,7 +2003,7 @@ public func FfiConverterTypeTransport_lower(_ value: Transport) -> UInt64 {
 
 
 /**
- * An authentication notice (A2, S5, R1): the seed's `MoEngageJwtAuthenticationError`
+ * An authentication notice (A2, S5, R1): the original SDK's `MoEngageJwtAuthenticationError`
  * without its token. Foreign code never receives a whole token from authsync.
  */
 public struct AuthNotice: Equatable, Hashable {
@@ -2129,7 +2129,7 @@ public struct ClientConfig: Equatable, Hashable {
      */
     public var sessionOnLaunch: Bool
     /**
-     * The seed's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
+     * The original SDK's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
      */
     public var disableIntegrationValidator: Bool
     /**
@@ -2185,7 +2185,7 @@ public struct ClientConfig: Equatable, Hashable {
          * Start a session when the client starts (SS1 leaves sessions to the app).
          */sessionOnLaunch: Bool = false, 
         /**
-         * The seed's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
+         * The original SDK's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
          */disableIntegrationValidator: Bool = false, 
         /**
          * Time after a batch's first event when it is sealed (S1); default 20 s.
@@ -3043,7 +3043,7 @@ public func FfiConverterTypeAuthsyncError_lower(_ value: AuthsyncError) -> RustB
 
 
 /**
- * Test or live workspace (V1): the seed's `initializeDefaultTestInstance` /
+ * Test or live workspace (V1): the original SDK's `initializeDefaultTestInstance` /
  * `initializeDefaultLiveInstance`.
  */
 
@@ -3745,7 +3745,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_logout() != 13975) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_authsync_ffi_checksum_method_authsyncclient_pass_authentication_details() != 34647) {
+    if (uniffi_authsync_ffi_checksum_method_authsyncclient_pass_authentication_details() != 24524) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_authsync_ffi_checksum_method_authsyncclient_pending() != 14418) {

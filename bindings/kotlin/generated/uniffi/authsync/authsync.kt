@@ -1069,7 +1069,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_logout() and 0xFFFF) != 13975) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_pass_authentication_details() and 0xFFFF) != 34647) {
+    if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_pass_authentication_details() and 0xFFFF) != 24524) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_authsync_ffi_checksum_method_authsyncclient_pending() and 0xFFFF) != 14418) {
@@ -1559,7 +1559,7 @@ public object FfiConverterByteArray: FfiConverterRustBuffer<ByteArray> {
 
 
 /**
- * The seed's authentication listener. Called on the client's own thread, one notice
+ * The original SDK's authentication listener. Called on the client's own thread, one notice
  * at a time; keep it short (hand the work to your own thread or queue). An exception
  * it raises is logged and ignored: delivery goes on, and later listeners still hear
  * the notice.
@@ -1578,7 +1578,7 @@ public interface AuthenticationListener {
 }
 
 /**
- * The seed's authentication listener. Called on the client's own thread, one notice
+ * The original SDK's authentication listener. Called on the client's own thread, one notice
  * at a time; keep it short (hand the work to your own thread or queue). An exception
  * it raises is logged and ignored: delivery goes on, and later listeners still hear
  * the notice.
@@ -1984,7 +1984,7 @@ public interface AuthsyncClientInterface {
     fun `logout`(): Outcome
     
     /**
-     * Passes a token for an identifier (T1, T2, V1): the seed's
+     * Passes a token for an identifier (T1, T2, V1): the original SDK's
      * `passAuthenticationDetails`.
      *
      * # Errors
@@ -2373,7 +2373,7 @@ open class AuthsyncClient: Disposable, AutoCloseable, AuthsyncClientInterface
 
     
     /**
-     * Passes a token for an identifier (T1, T2, V1): the seed's
+     * Passes a token for an identifier (T1, T2, V1): the original SDK's
      * `passAuthenticationDetails`.
      *
      * # Errors
@@ -3577,7 +3577,7 @@ public object FfiConverterTypeTransport: FfiConverter<Transport, Long> {
 
 
 /**
- * An authentication notice (A2, S5, R1): the seed's `MoEngageJwtAuthenticationError`
+ * An authentication notice (A2, S5, R1): the original SDK's `MoEngageJwtAuthenticationError`
  * without its token. Foreign code never receives a whole token from authsync.
  */
 data class AuthNotice (
@@ -3683,7 +3683,7 @@ data class ClientConfig (
     var `sessionOnLaunch`: kotlin.Boolean = false 
     , 
     /**
-     * The seed's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
+     * The original SDK's `disableIntegrationValidator()`: misuse is ignored even in `Test`.
      */
     var `disableIntegrationValidator`: kotlin.Boolean = false 
     , 
@@ -4545,7 +4545,7 @@ public object FfiConverterTypeAuthsyncError : FfiConverterRustBuffer<AuthsyncExc
 
 
 /**
- * Test or live workspace (V1): the seed's `initializeDefaultTestInstance` /
+ * Test or live workspace (V1): the original SDK's `initializeDefaultTestInstance` /
  * `initializeDefaultLiveInstance`.
  */
 
