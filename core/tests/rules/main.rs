@@ -7,6 +7,7 @@ mod support;
 mod complaints;
 mod config_users_tokens;
 mod data_and_time;
+mod host_loop;
 mod logout;
 mod responses;
 mod sending;

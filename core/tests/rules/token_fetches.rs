@@ -216,8 +216,14 @@ fn r2c_the_rejected_token_from_the_provider_is_ignored_and_not_asked_again() {
     h.track("e");
     h.flush();
     h.unauthorized("INVALID_SIGNATURE");
+    let id = h.fetches.last().unwrap().id;
     assert_eq!(
-        h.answer_fetch(TokenAnswer::Token(first.clone())),
+        h.client
+            .handle_token_answer(h.now, id, TokenAnswer::Token(first.clone())),
+        Ok(Outcome::Ignored(IgnoredBecause::RejectedToken))
+    );
+    assert_eq!(
+        h.drain(),
         vec![failed(
             "alice",
             "the provider gave the token the server rejected"
@@ -329,4 +335,26 @@ fn r2_a_running_fetch_keeps_the_client_from_settling() {
     assert!(!h.client.outlook().is_settled(h.now.mono_ms));
     h.answer_fetch(TokenAnswer::NoToken);
     assert!(h.client.outlook().is_settled(h.now.mono_ms));
+}
+
+#[test]
+fn r2_the_token_already_in_use_from_the_provider_changes_nothing() {
+    let mut h = Harness::new(provider_config());
+    h.identify("alice");
+    // Expiring within the refresh-ahead window: the provider is asked (R1, R2).
+    let expiring = token("alice", T0_UNIX_MS / 1000 + 30, 1);
+    h.pass_token(&expiring, "alice");
+    let id = h.fetches.last().expect("a refresh-ahead fetch").id;
+    assert_eq!(
+        h.client
+            .handle_token_answer(h.now, id, TokenAnswer::Token(expiring.clone())),
+        Ok(Outcome::Ignored(IgnoredBecause::SameToken))
+    );
+    assert_eq!(
+        h.drain(),
+        vec![failed(
+            "alice",
+            "the provider gave the token already in use"
+        )]
+    );
 }
