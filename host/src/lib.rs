@@ -32,6 +32,7 @@ mod provider;
 mod registry;
 mod store;
 mod transport;
+pub mod vocabulary;
 mod work;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -26,7 +26,7 @@ fn ls1_a_listener_on_two_workspaces_is_called_serially_and_in_order() {
     let overlaps = Arc::new(AtomicUsize::new(0));
     let heard = Arc::new(Mutex::new(Vec::new()));
     let listener = {
-        let (inside, overlaps, heard) = (inside.clone(), overlaps.clone(), heard.clone());
+        let (overlaps, heard) = (overlaps.clone(), heard.clone());
         Arc::new(move |notice: &AuthNotice| {
             if inside.swap(true, Ordering::SeqCst) {
                 overlaps.fetch_add(1, Ordering::SeqCst);

@@ -45,15 +45,7 @@ mod client;
 mod provider;
 mod workspace;
 
-pub use authsync_core::{
-    AckNotice, AuthNotice, Config, DropNotice, DropReason, Environment, ErrorCode, Event,
-    FetchFailure, FsyncPolicy, IgnoredBecause, Outcome, Owner, StorageNotice, StoragePolicy,
-    Totals, TrackReceipt, TransportFailure,
-};
-pub use authsync_host::{
-    Cancellation, Error, HttpOptions, HttpTransport, JwtAuthenticationDetails, PendingReport,
-    StartError, StoreError, TokenRequest,
-};
+pub use authsync_host::vocabulary::*;
 pub use client::{Client, Workspace};
 pub use provider::{TokenProvider, WorkspaceOptions, provider};
 
@@ -68,7 +60,7 @@ pub use provider::{TokenProvider, WorkspaceOptions, provider};
 ///
 /// # Errors
 /// When the string is not a JWS compact token with a JSON payload.
-pub fn token_expiry(token: &str) -> Result<Option<u64>, authsync_core::TokenError> {
+pub fn token_expiry(token: &str) -> Result<Option<u64>, TokenError> {
     authsync_core::unverified_expiry(token)
 }
 
