@@ -184,3 +184,70 @@ fn d4_a_storage_deadline_being_performed_is_not_a_wakeup_again() {
         client.poll_timeout()
     );
 }
+
+#[test]
+fn d4_while_the_store_works_the_queue_keeps_its_order_even_behind_an_unsynced_split() {
+    let now = start();
+    let config = config()
+        .with_storage(durable())
+        .with_batch_limits(2, 128 * 1024);
+    let mut client = Client::new(config, now).expect("valid config");
+    for i in 0..4 {
+        client.handle_track(now, "e", &json!({ "i": i })).unwrap();
+    }
+    let first = perform_all(&mut client, now).expect("the first batch is sent");
+    let too_large = http::Response::builder()
+        .status(413)
+        .body(Bytes::new())
+        .unwrap();
+    client.handle_response(now, first.id, too_large).unwrap();
+    // The split's record is not written yet; the second batch is stored.
+    while client.poll_event().is_some() {}
+    assert!(
+        client.poll_step().is_none(),
+        "the second batch does not overtake the first's halves (S2's order)"
+    );
+    let next = perform_all(&mut client, now).expect("a half is sent once written");
+    assert_eq!(next.events, 1, "the first half, with the first event");
+    assert_eq!(
+        next.batch_id.rsplit('-').next(),
+        Some("3"),
+        "{}",
+        next.batch_id
+    );
+}
+
+#[test]
+fn d2_a_close_waits_for_written_records_to_be_synced_before_it_finishes() {
+    let now = start();
+    let policy = authsync_core::StoragePolicy {
+        fsync: authsync_core::FsyncPolicy::Every(std::time::Duration::from_millis(100)),
+        ..authsync_core::StoragePolicy::default()
+    };
+    let config = config().with_storage(authsync_core::Storage::Durable(policy));
+    let mut client = Client::new(config, now).expect("valid config");
+    client.handle_track(now, "e", &json!({})).unwrap();
+    confirm_writes(&mut client, now);
+    while client.poll_event().is_some() {}
+    client.handle_close(now);
+    let Some(Step::Sync(job)) = client.poll_step() else {
+        panic!("written but not synced: the close syncs first");
+    };
+    client.handle_synced(now, job.id, Ok(())).unwrap();
+    confirm_writes(&mut client, now);
+    assert!(matches!(
+        client.poll_step(),
+        Some(Step::Finish { clean: true })
+    ));
+}
+
+#[test]
+fn loop_nothing_is_due_to_be_sent_once_closing() {
+    let now = start();
+    let mut closing = Client::new(config(), now).expect("valid config");
+    closing.handle_track(now, "e", &json!({})).unwrap();
+    closing.handle_flush(now);
+    assert_eq!(closing.outlook().next_send_mono_ms, Some(now.mono_ms));
+    closing.handle_close(now);
+    assert_eq!(closing.outlook().next_send_mono_ms, None, "no new request");
+}
