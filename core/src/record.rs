@@ -179,6 +179,18 @@ pub(crate) enum Change {
     IdsAdvanced { next_seq: u64, next_batch: u64 },
 }
 
+/// The ids a record holds besides its lsn; zero (or `None`) where it holds none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecordIds {
+    /// A tracked event's seq.
+    pub(crate) seq: u64,
+    /// A batch number the change uses.
+    pub(crate) batch: Option<u64>,
+    /// The seq and batch number ids jump to (`IdsAdvanced`).
+    pub(crate) next_seq: u64,
+    pub(crate) next_batch: u64,
+}
+
 /// A durable change, numbered: applied in lsn order, live and on recovery.
 ///
 /// `Debug` never shows a token whole.
@@ -202,10 +214,13 @@ impl Record {
         &self.change
     }
 
-    /// The highest id this record holds: its lsn, an event's seq, a batch number.
-    pub(crate) fn highest_id(&self) -> u64 {
-        let in_change = match &self.change {
-            Change::EventAdded { event, .. } => crate::event::tracked_seq(event).unwrap_or(0),
+    /// The ids this record holds besides its lsn.
+    pub(crate) fn ids(&self) -> RecordIds {
+        let mut ids = RecordIds::default();
+        match &self.change {
+            Change::EventAdded { event, .. } => {
+                ids.seq = crate::event::tracked_seq(event).unwrap_or(0);
+            }
             Change::SealedAs { batch }
             | Change::Attempted { batch }
             | Change::Acked { batch }
@@ -216,14 +231,30 @@ impl Record {
             }
             | Change::Purged {
                 keep: Some(batch), ..
-            } => *batch,
+            } => ids.batch = Some(*batch),
             Change::IdsAdvanced {
                 next_seq,
                 next_batch,
-            } => (*next_seq).max(*next_batch),
-            _ => 0,
-        };
-        self.lsn.max(in_change)
+            } => {
+                ids.next_seq = *next_seq;
+                ids.next_batch = *next_batch;
+            }
+            _ => {}
+        }
+        ids
+    }
+
+    /// The highest id this record holds: its lsn, an event's seq, a batch number.
+    pub(crate) fn highest_id(&self) -> u64 {
+        let ids = self.ids();
+        [
+            ids.seq,
+            ids.batch.unwrap_or(0),
+            ids.next_seq,
+            ids.next_batch,
+        ]
+        .into_iter()
+        .fold(self.lsn, u64::max)
     }
 
     /// Appends this record as one journal frame to `out`, tagged with the owner that

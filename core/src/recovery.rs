@@ -191,28 +191,12 @@ struct Seen {
 
 impl Seen {
     fn note(&mut self, record: &Record) {
+        let ids = record.ids();
         self.max_lsn = self.max_lsn.max(record.lsn());
-        match record.change() {
-            Change::EventAdded { event, .. } => {
-                self.max_seq = self.max_seq.max(tracked_seq(event).unwrap_or(0));
-            }
-            Change::SealedAs { batch }
-            | Change::Attempted { batch }
-            | Change::Acked { batch }
-            | Change::Dropped { batch, .. }
-            | Change::Split { batch }
-            | Change::Trimmed {
-                batch: Some(batch), ..
-            } => self.max_batch = self.max_batch.max(batch.saturating_add(2)),
-            Change::IdsAdvanced {
-                next_seq,
-                next_batch,
-            } => {
-                self.max_seq = self.max_seq.max(*next_seq);
-                self.max_batch = self.max_batch.max(*next_batch);
-            }
-            _ => {}
-        }
+        self.max_seq = self.max_seq.max(ids.seq).max(ids.next_seq);
+        // A batch number in use: the next two may have been handed out by a split.
+        let used = ids.batch.map_or(0, |batch| batch.saturating_add(2));
+        self.max_batch = self.max_batch.max(used).max(ids.next_batch);
     }
 }
 
