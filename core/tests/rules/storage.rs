@@ -496,3 +496,136 @@ fn d2_after_a_compaction_removed_every_segment_a_restart_writes_where_the_snapsh
         "the new event is read back"
     );
 }
+
+/// A journal's frames, as written: length, checksum, payload.
+fn frames(journal: &[u8]) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < journal.len() {
+        let len = u32::from_le_bytes(journal[at..at + 4].try_into().unwrap()) as usize;
+        frames.push(journal[at..at + 8 + len].to_vec());
+        at += 8 + len;
+    }
+    frames
+}
+
+fn segments(parts: &[(u64, Vec<u8>)]) -> StoredState {
+    StoredState {
+        segments: parts
+            .iter()
+            .map(|(number, bytes)| StoredSegment {
+                number: *number,
+                bytes: Bytes::from(bytes.clone()),
+            })
+            .collect(),
+        previous_run: PreviousRun::Clean,
+        fresh_seed: 99,
+        ..StoredState::default()
+    }
+}
+
+#[test]
+fn d5_a_missing_segment_is_a_hole_counted_exactly_and_the_records_after_it_proven() {
+    let mut h = Harness::new(config().with_batch_limits(100, 128 * 1024));
+    h.track_n(10);
+    let frames = frames(&h.store.journal());
+    // The install's records, then one frame per tracked event.
+    let events_from = frames.len() - 10;
+    let (before, rest) = frames.split_at(events_from + 3);
+    let (missing, after) = rest.split_at(3);
+    assert_eq!(missing.len(), 3);
+    let stored = segments(&[(1, before.concat()), (3, after.concat())]);
+    let (client, report) = recover(&h, stored);
+    assert!(
+        report.damage.is_empty(),
+        "a missing file is no damaged byte"
+    );
+    assert_eq!(report.lost_records, 3, "{report}");
+    assert_eq!(report.lost_events, 0, "what the hole held is unknown");
+    assert!(report.lost_anything());
+    assert_eq!(report.ids_advanced_to, Some(1 << 32));
+    assert_eq!(
+        report.to_string(),
+        format!(
+            "3 record(s) lost or not proven to belong; ids go on from {}, so none is used twice",
+            1u64 << 32
+        )
+    );
+    assert_eq!(
+        client.totals().tracked,
+        7,
+        "the events after the hole are kept"
+    );
+    assert_eq!(client.totals().pending(), 7);
+}
+
+#[test]
+fn d5_records_after_a_hole_that_cannot_prove_their_owner_are_lost_and_counted() {
+    let mut h = Harness::new(config().with_batch_limits(100, 128 * 1024));
+    h.track("anonymous");
+    let before_identify = frames(&h.store.journal()).len();
+    h.identify("alice");
+    let identified = frames(&h.store.journal()).len();
+    h.track("alice-1");
+    h.track("alice-2");
+    let frames = frames(&h.store.journal());
+    // alice's identify is gone: her events' owner tags prove nothing.
+    let stored = segments(&[
+        (1, frames[..before_identify].concat()),
+        (3, frames[identified..].concat()),
+    ]);
+    let hole = (identified - before_identify) as u64;
+    let (client, report) = recover(&h, stored);
+    assert!(report.damage.is_empty());
+    assert_eq!(report.lost_records, hole + 2, "{report}");
+    assert_eq!(report.lost_events, 2, "{report}");
+    assert_eq!(report.lost_seqs, Some(2..=3), "{report}");
+    assert!(
+        report.to_string().starts_with(&format!(
+            "{} record(s) lost or not proven to belong, 2 of them tracked events (seqs 2..=3)",
+            hole + 2
+        )),
+        "{report}"
+    );
+    assert_eq!(report.ids_advanced_to, Some(1 << 32));
+    assert_eq!(client.totals().tracked, 1);
+}
+
+#[test]
+fn d5_a_second_recovery_jumps_above_the_first() {
+    let h = history();
+    let mut journal = h.store.journal();
+    let middle = journal.len() / 2;
+    journal[middle] ^= 0x20;
+    let (client, report) = recover(&h, one_segment(journal));
+    assert_eq!(report.ids_advanced_to, Some(1 << 32));
+    let mut after = Harness::around_client(client, h.config.clone(), h.now);
+    after.drain();
+    after.track_n(3);
+    assert!(
+        after.store.snapshot.is_some(),
+        "the damage was rewritten away"
+    );
+    let last = *after.store.segments.keys().last().unwrap();
+    let segment = after.store.segments.get_mut(&last).unwrap();
+    let at = segment.len() / 2;
+    segment[at] ^= 0x20;
+    let (_, second) = recover(&after, after.store.stored());
+    assert!(!second.is_clean(), "{second}");
+    assert_eq!(second.ids_advanced_to, Some(2 << 32), "{second}");
+}
+
+#[test]
+fn d5_appends_after_a_recovery_go_to_a_segment_of_their_own() {
+    let mut h = Harness::new(config().with_batch_limits(100, 128 * 1024));
+    h.track_n(6);
+    let frames = frames(&h.store.journal());
+    let half = frames.len() / 2;
+    let stored = segments(&[(1, frames[..half].concat()), (2, frames[half..].concat())]);
+    let (mut client, report) = recover(&h, stored);
+    assert!(report.is_clean(), "{report}");
+    client
+        .handle_track(h.now, "next", &serde_json::json!({}))
+        .unwrap();
+    assert_eq!(client.poll_write().expect("the track's record").segment, 3);
+}
