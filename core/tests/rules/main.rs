@@ -8,6 +8,7 @@ mod complaints;
 mod config_users_tokens;
 mod data_and_time;
 mod host_loop;
+mod journal;
 mod logout;
 mod responses;
 mod sending;

@@ -1,0 +1,277 @@
+//! The journal's pipeline as a host sees it (D2, D4): which job is out, when a sync
+//! or a compaction is due, what a failure says and how it heals. Driven on a bare
+//! client, job by job.
+
+use std::time::Duration;
+
+use authsync_core::{
+    Client, Config, Event, FsyncPolicy, Now, Step, Storage, StorageNotice, StoragePolicy,
+    StoredSegment, StoredState, UnknownJob, WakeReason, WriteJob,
+};
+use serde_json::json;
+
+use crate::support::{T0_UNIX_MS, config, disk_full};
+
+fn at(mono_ms: u64) -> Now {
+    Now::new(mono_ms, T0_UNIX_MS + mono_ms)
+}
+
+fn durable(fsync: FsyncPolicy, compact_after_bytes: u64) -> Config {
+    let policy = StoragePolicy {
+        fsync,
+        compact_after_bytes,
+    };
+    config()
+        .with_storage(Storage::Durable(policy))
+        .with_batch_limits(1_000, 512 * 1024)
+}
+
+fn client_with(fsync: FsyncPolicy, compact_after_bytes: u64) -> Client {
+    let mut client = Client::new(durable(fsync, compact_after_bytes), at(0)).expect("valid config");
+    confirm_writes(&mut client, at(0));
+    client
+}
+
+fn confirm_writes(client: &mut Client, now: Now) -> u64 {
+    let mut bytes = 0;
+    while let Some(job) = client.poll_write() {
+        bytes += job.frames.len() as u64;
+        client.handle_written(now, job.id, Ok(())).unwrap();
+    }
+    bytes
+}
+
+fn track(client: &mut Client, now: Now) -> WriteJob {
+    client
+        .handle_track(now, "e", &json!({"pad": "x".repeat(40)}))
+        .unwrap();
+    client.poll_write().expect("the track's record")
+}
+
+fn storage_failures(client: &mut Client) -> Vec<u64> {
+    std::iter::from_fn(|| client.poll_event())
+        .filter_map(|event| match event {
+            Event::Storage(StorageNotice::Failed { from_lsn, .. }) => Some(from_lsn),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn d4_a_confirmation_for_a_job_that_is_not_out_is_refused() {
+    let now = at(0);
+    let mut client = client_with(FsyncPolicy::Always, u64::MAX);
+    let first = track(&mut client, now);
+    assert!(
+        first.sync,
+        "fsync always: the host syncs before it confirms"
+    );
+    client.handle_written(now, first.id, Ok(())).unwrap();
+    let second = track(&mut client, now);
+    assert_ne!(first.id, second.id);
+    assert_eq!(
+        client.handle_written(now, first.id, Ok(())),
+        Err(UnknownJob),
+        "a stale confirmation"
+    );
+    assert!(
+        client.written_lsn() < client.lsn(),
+        "the second is still out"
+    );
+    client.handle_written(now, second.id, Ok(())).unwrap();
+    assert_eq!(client.written_lsn(), client.lsn());
+
+    let mut periodic = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    assert!(
+        !track(&mut periodic, now).sync,
+        "a periodic sync comes as a step"
+    );
+}
+
+#[test]
+fn d2_a_compaction_is_due_once_the_journal_outgrows_its_threshold() {
+    let mut client = client_with(FsyncPolicy::Never, 2_000);
+    let mut journal = 0;
+    loop {
+        let now = at(journal);
+        let job = track(&mut client, now);
+        journal += job.frames.len() as u64;
+        client.handle_written(now, job.id, Ok(())).unwrap();
+        let compact = matches!(client.poll_step(), Some(Step::Compact(_)));
+        assert_eq!(
+            compact,
+            journal > 2_000,
+            "{journal} bytes written (the install's records aside)"
+        );
+        if compact {
+            break;
+        }
+    }
+}
+
+#[test]
+fn d2_a_compaction_is_due_once_the_journal_has_too_many_segments() {
+    // Four segments, as four short runs leave them: the install, then one event each.
+    let mut writer = Client::new(durable(FsyncPolicy::Always, u64::MAX), at(0)).unwrap();
+    let mut segments = Vec::new();
+    for i in 0..4u64 {
+        if i > 0 {
+            writer.handle_track(at(i), "e", &json!({ "i": i })).unwrap();
+        }
+        let job = writer.poll_write().expect("a record to write");
+        segments.push(StoredSegment {
+            number: i + 1,
+            bytes: job.frames.clone(),
+        });
+        writer.handle_written(at(i), job.id, Ok(())).unwrap();
+    }
+    let stored = StoredState {
+        segments,
+        ..StoredState::default()
+    };
+    let config = durable(FsyncPolicy::Always, u64::MAX);
+    let (mut client, report) = Client::recover(config, at(10), stored).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(client.totals().tracked, 3);
+    assert!(
+        !matches!(client.poll_step(), Some(Step::Compact(_))),
+        "four segments are not too many"
+    );
+    let job = track(&mut client, at(10));
+    assert_eq!(job.segment, 5);
+    client.handle_written(at(10), job.id, Ok(())).unwrap();
+    assert!(
+        matches!(client.poll_step(), Some(Step::Compact(_))),
+        "a fifth segment is"
+    );
+}
+
+#[test]
+fn d4_the_compaction_job_and_write_job_say_what_they_hold() {
+    let mut client = client_with(FsyncPolicy::Never, 1);
+    let job = track(&mut client, at(0));
+    let text = format!("{job:?}");
+    assert!(
+        text.starts_with("WriteJob {") && text.contains(&format!("segment: {}", job.segment)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("bytes: {}", job.frames.len())),
+        "{text}"
+    );
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    let Some(Step::Compact(compaction)) = client.poll_step() else {
+        panic!("past its threshold of one byte");
+    };
+    assert_eq!(compaction.lsn(), client.lsn());
+    let text = format!("{compaction:?}");
+    assert!(
+        text.contains(&format!("lsn: {}", client.lsn())) && text.starts_with("CompactJob {"),
+        "{text}"
+    );
+}
+
+#[test]
+fn d4_a_failure_names_the_first_record_not_stored_and_backs_off_longer_each_time() {
+    let mut client = client_with(FsyncPolicy::Always, u64::MAX);
+    let stored = client.written_lsn();
+    let job = track(&mut client, at(0));
+    client
+        .handle_written(at(0), job.id, Err(disk_full()))
+        .unwrap();
+    assert_eq!(storage_failures(&mut client), vec![stored + 1]);
+    let mut now = 0;
+    for delay in [200, 400, 800] {
+        let wakeup = client.poll_timeout().expect("a retry");
+        assert_eq!(wakeup.reason, WakeReason::StorageRetry);
+        assert_eq!(wakeup.at_mono_ms, now + delay);
+        now += delay;
+        client.handle_timeout(at(now));
+        let Some(Step::Compact(heal)) = client.poll_step() else {
+            panic!("the heal is due");
+        };
+        client
+            .handle_compacted(at(now), heal.id, Err(disk_full()))
+            .unwrap();
+        let _ = storage_failures(&mut client);
+    }
+}
+
+#[test]
+fn d4_a_compaction_that_ends_while_storage_is_broken_does_not_heal_it() {
+    let mut client = client_with(FsyncPolicy::Always, 1);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    let Some(Step::Compact(compaction)) = client.poll_step() else {
+        panic!("past its threshold");
+    };
+    // A write fails while the (ordinary) compaction runs.
+    let job = track(&mut client, at(1));
+    client
+        .handle_written(at(1), job.id, Err(disk_full()))
+        .unwrap();
+    assert!(client.is_storage_broken());
+    client
+        .handle_compacted(at(2), compaction.id, Ok(100))
+        .unwrap();
+    assert!(
+        client.is_storage_broken(),
+        "its snapshot predates the failed record"
+    );
+    assert!(client.unstored().is_some());
+    let told: Vec<Event> = std::iter::from_fn(|| client.poll_event()).collect();
+    assert!(
+        !told.contains(&Event::Storage(StorageNotice::Resumed)),
+        "{told:?}"
+    );
+}
+
+#[test]
+fn d4_the_heal_waits_for_a_sync_still_out() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    client.handle_timeout(at(100));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    let job = track(&mut client, at(100));
+    client
+        .handle_written(at(100), job.id, Err(disk_full()))
+        .unwrap();
+    client.handle_timeout(at(300));
+    assert!(
+        client.poll_step().is_none(),
+        "no rewrite while a sync of the old files is out"
+    );
+    client.handle_synced(at(300), sync.id, Ok(())).unwrap();
+    assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
+}
+
+#[test]
+fn d2_records_written_during_a_sync_get_a_sync_of_their_own_and_nothing_else_does() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    client.handle_timeout(at(100));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    let job = track(&mut client, at(150));
+    client.handle_written(at(150), job.id, Ok(())).unwrap();
+    client.handle_synced(at(160), sync.id, Ok(())).unwrap();
+    let next = client.poll_timeout().expect("the later record's sync");
+    assert_eq!((next.reason, next.at_mono_ms), (WakeReason::Sync, 260));
+    client.handle_timeout(at(260));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the second sync");
+    };
+    client.handle_synced(at(270), sync.id, Ok(())).unwrap();
+    assert!(
+        client
+            .poll_timeout()
+            .is_none_or(|wakeup| wakeup.reason != WakeReason::Sync),
+        "everything is synced: {:?}",
+        client.poll_timeout()
+    );
+}
