@@ -275,3 +275,28 @@ fn d2_records_written_during_a_sync_get_a_sync_of_their_own_and_nothing_else_doe
         client.poll_timeout()
     );
 }
+
+#[test]
+fn d2_a_large_snapshot_raises_the_compaction_threshold_to_a_quarter_of_its_size() {
+    let mut client = client_with(FsyncPolicy::Never, 100);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    let Some(Step::Compact(compaction)) = client.poll_step() else {
+        panic!("past 100 bytes");
+    };
+    // The host reports the snapshot it wrote: 40 000 bytes.
+    client
+        .handle_compacted(at(1), compaction.id, Ok(40_000))
+        .unwrap();
+    let mut journal = 0;
+    while journal <= 10_000 {
+        assert!(
+            !matches!(client.poll_step(), Some(Step::Compact(_))),
+            "{journal} bytes: not yet a quarter of the snapshot"
+        );
+        let job = track(&mut client, at(2));
+        journal += job.frames.len() as u64;
+        client.handle_written(at(2), job.id, Ok(())).unwrap();
+    }
+    assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
+}
