@@ -300,3 +300,26 @@ fn d2_a_large_snapshot_raises_the_compaction_threshold_to_a_quarter_of_its_size(
     }
     assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
 }
+
+#[test]
+fn d4_a_failed_compaction_is_tried_again_after_its_backoff_and_not_before() {
+    let mut client = client_with(FsyncPolicy::Never, 100);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    let Some(Step::Compact(compaction)) = client.poll_step() else {
+        panic!("past 100 bytes");
+    };
+    client
+        .handle_compacted(at(10), compaction.id, Err(disk_full()))
+        .unwrap();
+    assert!(!client.is_storage_broken(), "appends go on");
+    let retry = client.poll_timeout().expect("a retry");
+    assert_eq!(
+        (retry.reason, retry.at_mono_ms),
+        (WakeReason::StorageRetry, 210)
+    );
+    client.handle_timeout(at(209));
+    assert!(client.poll_step().is_none(), "not before its backoff");
+    client.handle_timeout(at(210));
+    assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
+}
