@@ -629,3 +629,53 @@ fn d5_appends_after_a_recovery_go_to_a_segment_of_their_own() {
         .unwrap();
     assert_eq!(client.poll_write().expect("the track's record").segment, 3);
 }
+
+/// `frame` with its event's seq replaced by `seq`, its length and checksum made right
+/// again: a frame no store of this build writes, but a hostile one could.
+fn with_seq(frame: &[u8], seq: u64) -> Vec<u8> {
+    let payload = &frame[8..];
+    let key = b"{\"seq\":";
+    let at = payload
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("an event frame")
+        + key.len();
+    let digits = payload[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let mut edited = payload[..at].to_vec();
+    edited.extend_from_slice(seq.to_string().as_bytes());
+    edited.extend_from_slice(&payload[at + digits..]);
+    let mut out = (edited.len() as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&crc32fast::hash(&edited).to_le_bytes());
+    out.extend_from_slice(&edited);
+    out
+}
+
+#[test]
+fn d5_a_frame_holding_an_id_past_any_a_store_can_issue_is_damage() {
+    let mut h = Harness::new(config().with_batch_limits(100, 128 * 1024));
+    h.track_n(3);
+    let mut frames = frames(&h.store.journal());
+    let last = frames.len() - 1;
+    frames[last] = with_seq(&frames[last], 1 << 62);
+    let (client, report) = recover(&h, one_segment(frames.concat()));
+    assert_eq!(report.damage.len(), 1, "{report}");
+    assert_eq!(
+        report.damage[0].1.kind,
+        authsync_core::DamageKind::Undecodable
+    );
+    assert_eq!(client.totals().tracked, 2);
+    assert_eq!(
+        report.ids_advanced_to,
+        Some(1 << 32),
+        "ids stay far from overflowing: {report}"
+    );
+    // Just below the ceiling is a seq like any other.
+    let mut frames = self::frames(&h.store.journal());
+    frames[last] = with_seq(&frames[last], (1 << 62) - 1);
+    let (client, report) = recover(&h, one_segment(frames.concat()));
+    assert!(report.damage.is_empty(), "{report}");
+    assert_eq!(client.totals().tracked, 3);
+}
