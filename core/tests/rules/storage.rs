@@ -679,3 +679,60 @@ fn d5_a_frame_holding_an_id_past_any_a_store_can_issue_is_damage() {
     assert!(report.damage.is_empty(), "{report}");
     assert_eq!(client.totals().tracked, 3);
 }
+
+#[test]
+fn d2_an_event_of_the_largest_size_is_written_and_read_back() {
+    let mut h = Harness::new(config().with_batch_limits(100, 512 * 1024));
+    let large = "x".repeat(authsync_core::MAX_ATTRIBUTES_BYTES - 64);
+    h.client
+        .handle_track(h.now, "large", &serde_json::json!({ "blob": large }))
+        .unwrap();
+    h.drain();
+    let (client, report) = recover(&h, one_segment(h.store.journal()));
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(client.totals().tracked, 1);
+}
+
+#[test]
+fn d5_a_snapshot_read_in_pieces_of_any_size_verifies() {
+    let mut h = history();
+    h.client.handle_flush(h.now);
+    let snapshot = h.client.snapshot();
+    let bytes = snapshot.as_bytes();
+    for size in 1..=16 {
+        let mut verifier = authsync_core::SnapshotVerifier::new();
+        for piece in bytes.chunks(size) {
+            verifier.update(piece);
+        }
+        let read = verifier
+            .finish(bytes.to_vec())
+            .unwrap_or_else(|e| panic!("pieces of {size}: {e}"));
+        assert_eq!(read, snapshot, "pieces of {size}");
+    }
+}
+
+#[test]
+fn d5_a_report_says_something_was_lost_for_each_kind_of_loss() {
+    use authsync_core::RecoveryReport;
+    assert!(!RecoveryReport::default().lost_anything());
+    let counted = RecoveryReport {
+        lost_records: 1,
+        ..RecoveryReport::default()
+    };
+    let unknown = RecoveryReport {
+        loss_unknown: true,
+        ..RecoveryReport::default()
+    };
+    let new_install = RecoveryReport {
+        started_over: true,
+        ..RecoveryReport::default()
+    };
+    for report in [counted, unknown, new_install] {
+        assert!(report.lost_anything(), "{report}");
+    }
+    let window = RecoveryReport {
+        unsynced_window_ms: Some(100),
+        ..RecoveryReport::default()
+    };
+    assert!(!window.lost_anything(), "a window is a risk, not a loss");
+}

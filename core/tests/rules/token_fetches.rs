@@ -358,3 +358,19 @@ fn r2_the_token_already_in_use_from_the_provider_changes_nothing() {
         )]
     );
 }
+
+#[test]
+fn r2_a_provider_answer_and_a_fetch_show_no_whole_token() {
+    let token = good_token("alice", 7);
+    let shown = format!("{:?}", TokenAnswer::Token(token.clone()));
+    assert!(
+        shown.starts_with("Token(") && !shown.contains(&token),
+        "{shown}"
+    );
+    assert_eq!(format!("{:?}", TokenAnswer::NoToken), "NoToken");
+    assert_eq!(
+        format!("{:?}", TokenAnswer::Failed("exit 1".into())),
+        "Failed(\"exit 1\")"
+    );
+    assert_eq!(authsync_core::FetchId(3).to_string(), "fetch #3");
+}
