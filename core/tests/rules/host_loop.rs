@@ -192,7 +192,12 @@ fn d4_while_the_store_works_the_queue_keeps_its_order_even_behind_an_unsynced_sp
         .with_storage(durable())
         .with_batch_limits(2, 128 * 1024);
     let mut client = Client::new(config, now).expect("valid config");
-    for i in 0..4 {
+    // An anonymous batch, then alice's (JWT off: no token needed), both stored.
+    for i in 0..2 {
+        client.handle_track(now, "e", &json!({ "i": i })).unwrap();
+    }
+    let _ = client.handle_identify(now, "alice").unwrap();
+    for i in 2..4 {
         client.handle_track(now, "e", &json!({ "i": i })).unwrap();
     }
     let first = perform_all(&mut client, now).expect("the first batch is sent");
@@ -201,11 +206,11 @@ fn d4_while_the_store_works_the_queue_keeps_its_order_even_behind_an_unsynced_sp
         .body(Bytes::new())
         .unwrap();
     client.handle_response(now, first.id, too_large).unwrap();
-    // The split's record is not written yet; the second batch is stored.
+    // The split's record is not written yet; alice's batch is stored.
     while client.poll_event().is_some() {}
     assert!(
         client.poll_step().is_none(),
-        "the second batch does not overtake the first's halves (S2's order)"
+        "alice's batch does not overtake the first batch's halves"
     );
     let next = perform_all(&mut client, now).expect("a half is sent once written");
     assert_eq!(next.events, 1, "the first half, with the first event");
