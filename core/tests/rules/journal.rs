@@ -323,3 +323,162 @@ fn d4_a_failed_compaction_is_tried_again_after_its_backoff_and_not_before() {
     client.handle_timeout(at(210));
     assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
 }
+
+/// Every step the client hands out now, in order.
+fn steps(client: &mut Client) -> Vec<Step> {
+    std::iter::from_fn(|| client.poll_step()).collect()
+}
+
+fn finished(steps: &[Step]) -> Option<bool> {
+    steps.iter().find_map(|step| match step {
+        Step::Finish { clean } => Some(*clean),
+        _ => None,
+    })
+}
+
+#[test]
+fn d2_a_close_syncs_everything_written_before_it_finishes_clean() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_secs(60)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_close(at(10));
+    let out = steps(&mut client);
+    assert_eq!(finished(&out), None, "a write is out");
+    let Some(Step::Sync(first)) = out.into_iter().next() else {
+        panic!("the close syncs what is written (the install's records) at once");
+    };
+    client.handle_written(at(20), job.id, Ok(())).unwrap();
+    assert!(client.poll_write().is_none());
+    assert!(steps(&mut client).is_empty(), "one sync out at a time");
+    client.handle_synced(at(30), first.id, Ok(())).unwrap();
+    let out = steps(&mut client);
+    assert_eq!(
+        finished(&out),
+        None,
+        "the track's record is written, not synced"
+    );
+    let Some(Step::Sync(second)) = out.into_iter().next() else {
+        panic!("the record written during the first sync gets a sync of its own");
+    };
+    client.handle_synced(at(40), second.id, Ok(())).unwrap();
+    assert_eq!(finished(&steps(&mut client)), Some(true));
+}
+
+#[test]
+fn d2_a_close_of_a_synced_store_finishes_clean_at_once_without_a_sync() {
+    let mut client = client_with(FsyncPolicy::Always, u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    steps(&mut client);
+    client.handle_close(at(10));
+    confirm_writes(&mut client, at(10));
+    let out = steps(&mut client);
+    assert!(
+        !out.iter().any(|s| matches!(s, Step::Sync(_))),
+        "nothing to sync: {out:?}"
+    );
+    assert_eq!(finished(&out), Some(true));
+}
+
+#[test]
+fn d2_a_close_waits_for_a_compaction_out_even_when_everything_is_synced() {
+    let mut client = client_with(FsyncPolicy::Always, 2_000);
+    let compaction = loop {
+        let job = track(&mut client, at(0));
+        client.handle_written(at(0), job.id, Ok(())).unwrap();
+        if let Some(Step::Compact(job)) = client.poll_step() {
+            break job;
+        }
+    };
+    client.handle_close(at(10));
+    confirm_writes(&mut client, at(10));
+    assert_eq!(
+        finished(&steps(&mut client)),
+        None,
+        "the compaction's files are still being written"
+    );
+    let size = compaction.snapshot().as_bytes().len() as u64;
+    client
+        .handle_compacted(at(20), compaction.id, Ok(size))
+        .unwrap();
+    assert_eq!(finished(&steps(&mut client)), Some(true));
+}
+
+#[test]
+fn d4_a_close_with_broken_storage_waits_for_the_sync_still_out_then_finishes_unclean() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    client.handle_timeout(at(100));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    let job = track(&mut client, at(100));
+    client
+        .handle_written(at(100), job.id, Err(disk_full()))
+        .unwrap();
+    client.handle_close(at(110));
+    assert_eq!(finished(&steps(&mut client)), None, "a sync is out");
+    client.handle_synced(at(120), sync.id, Ok(())).unwrap();
+    assert_eq!(
+        finished(&steps(&mut client)),
+        Some(false),
+        "a record was never stored"
+    );
+}
+
+#[test]
+fn d2_a_close_of_a_memory_only_client_finishes_at_once() {
+    let mut client = Client::new(config(), at(0)).expect("valid config");
+    client.handle_track(at(0), "e", &json!({})).unwrap();
+    confirm_writes(&mut client, at(0));
+    client.handle_close(at(10));
+    confirm_writes(&mut client, at(10));
+    let out = steps(&mut client);
+    assert!(!out.iter().any(|s| matches!(s, Step::Sync(_))), "{out:?}");
+    assert_eq!(finished(&out), Some(true), "nothing to write or sync");
+}
+
+#[test]
+fn d2_the_sync_period_runs_from_the_first_record_written_after_the_last_sync() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    client.handle_timeout(at(100));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    client.handle_synced(at(110), sync.id, Ok(())).unwrap();
+    let job = track(&mut client, at(160));
+    client.handle_written(at(160), job.id, Ok(())).unwrap();
+    let next = client.poll_timeout().expect("the new record's sync");
+    assert_eq!(
+        (next.reason, next.at_mono_ms),
+        (WakeReason::Sync, 260),
+        "a period from the record, not from the last sync"
+    );
+}
+
+#[test]
+fn d2_no_sync_wake_up_is_announced_while_a_sync_is_out() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    // A request waits for its batch to be synced: the sync starts before the period.
+    client.handle_flush(at(10));
+    confirm_writes(&mut client, at(10));
+    let sync = std::iter::from_fn(|| client.poll_step())
+        .find_map(|step| match step {
+            Step::Sync(job) => Some(job),
+            _ => None,
+        })
+        .expect("a flush does not wait for the period");
+    assert!(
+        client
+            .poll_timeout()
+            .is_none_or(|wakeup| wakeup.reason != WakeReason::Sync),
+        "its confirmation is the next input: {:?}",
+        client.poll_timeout()
+    );
+    client.handle_synced(at(20), sync.id, Ok(())).unwrap();
+    assert!(matches!(client.poll_step(), Some(Step::Send(_))));
+}
