@@ -132,7 +132,12 @@ impl PreparedEvent {
 pub(crate) fn tracked_seq(event: &[u8]) -> Option<u64> {
     let digits = event.strip_prefix(SEQ_KEY)?;
     let end = digits.iter().position(|b| !b.is_ascii_digit())?;
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+    // Read on every journal frame at a restart: digits straight to a number, without
+    // the UTF-8 check and the generic parser (the same result, overflow included).
+    (end > 0).then_some(())?;
+    digits[..end].iter().try_fold(0u64, |number, digit| {
+        number.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
 }
 
 fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), EventError> {
@@ -163,6 +168,17 @@ mod tests {
         assert_eq!(tracked_seq(&out), Some(12_345));
         assert_eq!(tracked_seq(b"{\"seq\":"), None);
         assert_eq!(tracked_seq(b"{\"name\":1}"), None);
+        assert_eq!(tracked_seq(b"{\"seq\":,"), None, "no digits");
+        assert_eq!(tracked_seq(b"{\"seq\":007,"), Some(7));
+        assert_eq!(
+            tracked_seq(b"{\"seq\":18446744073709551615,"),
+            Some(u64::MAX)
+        );
+        assert_eq!(
+            tracked_seq(b"{\"seq\":18446744073709551616,"),
+            None,
+            "past u64"
+        );
     }
 
     #[test]

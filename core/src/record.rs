@@ -420,34 +420,49 @@ pub(crate) enum Scanned {
     Damage(Damage),
 }
 
-/// Reads every frame of a journal segment, in order. A damaged frame does not end the
-/// read: the next offset at which a whole frame with a valid checksum starts is found
-/// (as LevelDB's log reader re-synchronises) and reading goes on from there, so that
-/// recovery can tell what was lost and keep what it can prove belongs (D5).
-pub(crate) fn scan(bytes: &Bytes) -> Vec<Scanned> {
-    let mut items = Vec::with_capacity(bytes.len() / 128);
-    let mut offset = 0;
-    while offset < bytes.len() {
-        match frame_at(bytes, offset) {
+/// Every frame of a journal segment, in order, one at a time (a restart does not hold
+/// them all at once). A damaged frame does not end the read: the next offset at which
+/// a whole frame with a valid checksum starts is found (as LevelDB's log reader
+/// re-synchronises) and reading goes on from there, so that recovery can tell what was
+/// lost and keep what it can prove belongs (D5).
+pub(crate) struct Scan<'a> {
+    bytes: &'a Bytes,
+    offset: usize,
+}
+
+impl<'a> Scan<'a> {
+    pub(crate) const fn new(bytes: &'a Bytes) -> Self {
+        Self { bytes, offset: 0 }
+    }
+}
+
+impl Iterator for Scan<'_> {
+    type Item = Scanned;
+
+    fn next(&mut self) -> Option<Scanned> {
+        let (bytes, offset) = (self.bytes, self.offset);
+        if offset >= bytes.len() {
+            return None;
+        }
+        Some(match frame_at(bytes, offset) {
             Ok((frame, len)) => {
-                items.push(Scanned::Frame(frame));
-                offset += len;
+                self.offset += len;
+                Scanned::Frame(frame)
             }
             Err(kind) => {
                 let next = (offset + 1..bytes.len())
                     .find(|&at| frame_at(bytes, at).is_ok())
                     .unwrap_or(bytes.len());
-                items.push(Scanned::Damage(Damage {
+                self.offset = next;
+                Scanned::Damage(Damage {
                     offset: offset as u64,
                     bytes: (next - offset) as u64,
                     kind,
                     at_end: next == bytes.len(),
-                }));
-                offset = next;
+                })
             }
-        }
+        })
     }
-    items
 }
 
 /// The frame starting at `offset` and its length with its header.
@@ -694,6 +709,10 @@ impl SnapshotVerifier {
 
 #[cfg(test)]
 mod tests {
+    fn scan(bytes: &Bytes) -> Vec<Scanned> {
+        Scan::new(bytes).collect()
+    }
+
     use super::*;
 
     /// A tracked event's record.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::config::ValidConfig;
 use crate::error::RestoreError;
 use crate::event::tracked_seq;
-use crate::record::{Change, Damage, Frame, Record, Scanned, Snapshot, scan};
+use crate::record::{Change, Damage, Frame, Record, Scan, Scanned, Snapshot};
 use crate::state::DurableState;
 use crate::storage::FsyncPolicy;
 
@@ -256,16 +256,10 @@ pub(crate) fn recover(
         .collect();
     let journal_bytes = live.iter().map(|s| s.bytes.len() as u64).sum();
     let empty = base.is_none() && report.damage.is_empty() && journal_bytes == 0;
-    let mut items: Vec<(String, Scanned)> = Vec::new();
-    for segment in &live {
-        let name = format!("journal.{}", segment.number);
-        items.extend(
-            scan(&segment.bytes)
-                .into_iter()
-                .map(|item| (name.clone(), item)),
-        );
-    }
-    let mut items = items.into_iter().peekable();
+    let mut items = live
+        .iter()
+        .flat_map(|segment| Scan::new(&segment.bytes).map(|item| (segment.number, item)))
+        .peekable();
     if base.is_none() {
         match items.peek() {
             Some((_, Scanned::Frame(Frame { record, .. }))) if record.lsn() == 1 => {
@@ -299,10 +293,10 @@ pub(crate) fn recover(
     } else {
         Mode::InSequence
     };
-    for (file, item) in items {
+    for (segment, item) in items {
         let frame = match item {
             Scanned::Damage(damage) => {
-                report.damage.push((file, damage));
+                report.damage.push((format!("journal.{segment}"), damage));
                 // A damaged stretch at the end of the last segment is most often a
                 // write cut short; its content is unknown either way.
                 report.loss_unknown = true;

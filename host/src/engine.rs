@@ -258,8 +258,14 @@ impl Engine {
         if self.closing {
             return Err(Error::ShutDown);
         }
-        let result = input(&mut self.core, self.clock.now());
-        self.write_now();
+        // One reading of the clock for the input and its append: a track is a few
+        // hundred nanoseconds, and each reading costs two system clocks.
+        let now = self.clock.now();
+        let result = input(&mut self.core, now);
+        while let Some(job) = self.core.poll_write() {
+            let result = self.write(&job);
+            self.written_at(now, job.id, result);
+        }
         match self.core.unstored() {
             Some(unstored) => Err(Error::NotStored {
                 from_lsn: unstored.from_lsn,
@@ -335,7 +341,15 @@ impl Engine {
 
     /// Hands a write job's result to the core.
     pub fn written(&mut self, id: authsync_core::WriteId, result: Result<(), StorageFailure>) {
-        let now = self.clock.now();
+        self.written_at(self.clock.now(), id, result);
+    }
+
+    fn written_at(
+        &mut self,
+        now: Now,
+        id: authsync_core::WriteId,
+        result: Result<(), StorageFailure>,
+    ) {
         if self.core.handle_written(now, id, result).is_err() {
             log::error!("authsync: {}: a write result for no write out", self.app_id);
         }

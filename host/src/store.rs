@@ -249,7 +249,7 @@ impl StateDir {
                 self.dir.sync().map_err(failure)?;
             }
         } else {
-            segments.unsynced.insert(job.segment, file);
+            segments.unsynced.entry(job.segment).or_insert(file);
         }
         Ok(())
     }
