@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use authsync_core::{
-    Client, FetchId, Now, RecoveryReport, RequestId, Step, Storage, StorageFailure, TokenAnswer,
-    TransportFailure, Wakeup, WriteJob,
+    Client, FetchId, Now, RecoveryReport, Request, RequestId, Step, Storage, StorageFailure,
+    TokenAnswer, TransportFailure, Wakeup, WriteJob,
 };
 use bytes::Bytes;
 
@@ -398,6 +398,37 @@ impl Engine {
         Some(work)
     }
 
+    /// The next request, when sending one is the next step: a sender that has just
+    /// handed an answer back goes on with the next request at once, without handing
+    /// over to the driver's thread or task and back (two wake-ups a request, a fifth
+    /// of the delivery rate on loopback). Anything else stays, in order, for
+    /// [`Engine::next_work`]; events are told there, after the request has left.
+    ///
+    /// ```
+    /// # use authsync_host::{Engine, WorkspaceOptions};
+    /// # use authsync_core::Config;
+    /// let options: WorkspaceOptions<()> = WorkspaceOptions::new(Config::new("app", "http://127.0.0.1:9"));
+    /// let (mut engine, _) = Engine::open(options)?;
+    /// assert!(engine.next_send().is_none(), "nothing tracked, nothing to send");
+    /// # Ok::<(), authsync_host::StartError>(())
+    /// ```
+    pub fn next_send(&mut self) -> Option<Box<Request>> {
+        if !self.held.is_empty() {
+            return None;
+        }
+        self.wake_if_due();
+        match self.core.poll_step()? {
+            Step::Send(request) => {
+                self.in_hand += 1;
+                Some(request)
+            }
+            other => {
+                self.held.push_back(other);
+                None
+            }
+        }
+    }
+
     /// The events of a [`Work::Tell`] were told.
     pub fn told(&mut self) {
         self.in_hand = self.in_hand.saturating_sub(1);
@@ -490,6 +521,15 @@ impl Engine {
     #[must_use]
     pub const fn is_finished(&self) -> bool {
         self.finished
+    }
+
+    /// Whether the driver holds work it was handed (a request out, events being
+    /// told) and the workspace is not finished: while it does, no [`Engine::report`]
+    /// can say settled, and waiters need not be woken (a wake-up per request costs
+    /// a thread switch).
+    #[must_use]
+    pub const fn holds_work(&self) -> bool {
+        self.in_hand > 0 && !self.finished
     }
 
     /// What is pending, and whether nothing more can be sent before `deadline` (the

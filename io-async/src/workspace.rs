@@ -197,9 +197,20 @@ impl Shared {
                 let transport = Arc::clone(&self.transport);
                 self.executor
                     .spawn(async move {
-                        let outgoing = request.to_http();
-                        let result = smol::unblock(move || transport.send(outgoing)).await;
-                        shared.progressed(|engine| engine.answered(request.id, result));
+                        let mut request = request;
+                        loop {
+                            let outgoing = request.to_http();
+                            let sender = Arc::clone(&transport);
+                            let result = smol::unblock(move || sender.send(outgoing)).await;
+                            let next = shared.progressed(|engine| {
+                                engine.answered(request.id, result);
+                                engine.next_send()
+                            });
+                            match next {
+                                Some(next) => request = next,
+                                None => break,
+                            }
+                        }
                     })
                     .detach();
             }
@@ -234,12 +245,16 @@ impl Shared {
     }
 
     /// Hands a result to the engine and wakes whoever waits for it.
-    fn progressed(&self, report: impl FnOnce(&mut Engine)) {
+    fn progressed<R>(&self, report: impl FnOnce(&mut Engine) -> R) -> R {
         let mut inner = self.lock();
-        report(&mut inner.engine);
+        let result = report(&mut inner.engine);
         self.tell_tasks(&mut inner);
+        let settling = !inner.engine.holds_work();
         drop(inner);
-        self.progress.notify(usize::MAX);
+        if settling {
+            self.progress.notify(usize::MAX);
+        }
+        result
     }
 
     /// Waits until nothing more can be sent before `timeout` runs out, or until then.

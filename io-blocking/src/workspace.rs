@@ -103,7 +103,9 @@ impl Shared {
     /// After a result came back: wakes the driver if need be, and the waiters.
     fn progressed(&self, inner: &mut Inner) {
         self.tell_driver(inner);
-        self.progress.notify_all();
+        if !inner.engine.holds_work() {
+            self.progress.notify_all();
+        }
     }
 
     /// Reads or changes the engine.
@@ -189,6 +191,9 @@ impl Shared {
             let result = transport.send(request.to_http());
             inner = self.lock();
             inner.engine.answered(request.id, result);
+            if let Some(next) = inner.engine.next_send() {
+                inner.sends.push_back(next);
+            }
             self.progressed(&mut inner);
         }
     }
