@@ -197,3 +197,64 @@ fn storage_work_runs_off_the_lock_and_counts_until_done() {
     assert!(tasks >= 1, "a store past its compaction size is compacted");
     assert!(settled(&engine));
 }
+
+#[test]
+fn a_sender_goes_on_with_the_next_request_and_leaves_everything_else_in_order() {
+    let mut engine = open(WorkspaceOptions::new(
+        config().with_batch_limits(1, 512 * 1024),
+    ));
+    track(&mut engine);
+    track(&mut engine);
+    let first = until_send(&mut engine);
+    assert!(engine.holds_work(), "a request is out");
+    assert!(engine.next_send().is_none(), "S2: one request at a time");
+    engine.answered(first.id, Ok(ok()));
+    let second = engine
+        .next_send()
+        .expect("the second batch goes at once, before the first's events are told");
+    assert_ne!(second.batch_id, first.batch_id);
+    assert!(engine.holds_work());
+    engine.answered(second.id, Ok(ok()));
+    assert!(engine.next_send().is_none(), "nothing left to send");
+    // The acknowledgements are still told, in order, by the driver's loop.
+    let mut acked = Vec::new();
+    while let Some(work) = engine.next_work() {
+        match work {
+            Work::Tell(events, _) => {
+                acked.extend(events.iter().filter_map(|e| match e {
+                    Event::Acked(ack) => Some(ack.batch_id.clone()),
+                    _ => None,
+                }));
+                engine.told();
+            }
+            other => panic!("nothing else to do, got {other:?}"),
+        }
+    }
+    assert_eq!(acked, vec![first.batch_id.clone(), second.batch_id.clone()]);
+    assert!(!engine.holds_work());
+    assert!(settled(&engine));
+}
+
+#[test]
+fn a_step_other_than_a_send_stays_for_the_drivers_loop() {
+    let mut engine = open(WorkspaceOptions::new(config()));
+    track(&mut engine);
+    engine.close();
+    // Closing with nothing in flight: the core's next step is the end, not a send.
+    assert!(engine.next_send().is_none());
+    let mut finished = false;
+    while let Some(work) = engine.next_work() {
+        match work {
+            Work::Tell(..) => engine.told(),
+            Work::Finish { clean } => {
+                engine.finish(clean);
+                finished = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        finished,
+        "the step next_send left is handed out by next_work"
+    );
+}
