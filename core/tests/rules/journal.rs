@@ -482,3 +482,27 @@ fn d2_no_sync_wake_up_is_announced_while_a_sync_is_out() {
     client.handle_synced(at(20), sync.id, Ok(())).unwrap();
     assert!(matches!(client.poll_step(), Some(Step::Send(_))));
 }
+
+#[test]
+fn d4_a_retry_that_waits_for_a_sync_out_is_no_wake_up_now() {
+    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    client.handle_timeout(at(100));
+    let Some(Step::Sync(_sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    let job = track(&mut client, at(100));
+    client
+        .handle_written(at(100), job.id, Err(disk_full()))
+        .unwrap();
+    // The heal is due at 300 but waits for the sync still out: waking for it now,
+    // and again and again, would spin until that sync's confirmation comes.
+    client.handle_timeout(at(300));
+    assert!(client.poll_step().is_none());
+    assert!(
+        client.poll_timeout().is_none_or(|w| w.at_mono_ms > 300),
+        "{:?}",
+        client.poll_timeout()
+    );
+}
