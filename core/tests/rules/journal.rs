@@ -506,3 +506,32 @@ fn d4_a_retry_that_waits_for_a_sync_out_is_no_wake_up_now() {
         client.poll_timeout()
     );
 }
+
+#[test]
+fn d5_a_recovery_report_names_only_the_losses_it_has() {
+    let mut writer = Client::new(durable(FsyncPolicy::Always, u64::MAX), at(0)).unwrap();
+    writer.handle_track(at(1), "e", &json!({})).unwrap();
+    let mut journal = Vec::new();
+    while let Some(job) = writer.poll_write() {
+        journal.extend_from_slice(&job.frames);
+        writer.handle_written(at(1), job.id, Ok(())).unwrap();
+    }
+    // A write cut short: a few bytes of a frame that never finished.
+    journal.extend_from_slice(&[0x2a, 0x00, 0x00]);
+    let stored = StoredState {
+        segments: vec![StoredSegment {
+            number: 1,
+            bytes: journal.into(),
+        }],
+        ..StoredState::default()
+    };
+    let config = durable(FsyncPolicy::Always, u64::MAX);
+    let (client, report) = Client::recover(config, at(10), stored).unwrap();
+    assert_eq!(client.totals().tracked, 1, "every whole record is kept");
+    let text = report.to_string();
+    assert!(text.contains("journal.1"), "the damage is named: {text}");
+    assert!(
+        !text.contains("record(s) lost"),
+        "no record was lost, and the report does not say one was: {text}"
+    );
+}
