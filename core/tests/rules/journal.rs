@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use authsync_core::{
     Client, Config, Event, FsyncPolicy, Now, Step, Storage, StorageNotice, StoragePolicy,
-    StoredSegment, StoredState, UnknownJob, WakeReason, WriteJob,
+    StoredSegment, StoredState, SyncJob, UnknownJob, WakeReason, WriteJob,
 };
 use serde_json::json;
 
@@ -226,8 +226,9 @@ fn d4_a_compaction_that_ends_while_storage_is_broken_does_not_heal_it() {
     );
 }
 
-#[test]
-fn d4_the_heal_waits_for_a_sync_still_out() {
+/// A client whose write failed at 100 ms while the sync of what was written before
+/// (at 0 ms, the period being 100 ms) is still out; its heal is due at 300 ms.
+fn broken_while_a_sync_is_out() -> (Client, SyncJob) {
     let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
     let job = track(&mut client, at(0));
     client.handle_written(at(0), job.id, Ok(())).unwrap();
@@ -239,10 +240,23 @@ fn d4_the_heal_waits_for_a_sync_still_out() {
     client
         .handle_written(at(100), job.id, Err(disk_full()))
         .unwrap();
+    (client, sync)
+}
+
+#[test]
+fn d4_the_heal_waits_for_a_sync_still_out() {
+    let (mut client, sync) = broken_while_a_sync_is_out();
     client.handle_timeout(at(300));
     assert!(
         client.poll_step().is_none(),
         "no rewrite while a sync of the old files is out"
+    );
+    // The heal is due at 300 but waits for that sync: a wake-up for it now, again and
+    // again, would spin until the sync's confirmation comes.
+    assert!(
+        client.poll_timeout().is_none_or(|w| w.at_mono_ms > 300),
+        "{:?}",
+        client.poll_timeout()
     );
     client.handle_synced(at(300), sync.id, Ok(())).unwrap();
     assert!(matches!(client.poll_step(), Some(Step::Compact(_))));
@@ -405,17 +419,7 @@ fn d2_a_close_waits_for_a_compaction_out_even_when_everything_is_synced() {
 
 #[test]
 fn d4_a_close_with_broken_storage_waits_for_the_sync_still_out_then_finishes_unclean() {
-    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
-    let job = track(&mut client, at(0));
-    client.handle_written(at(0), job.id, Ok(())).unwrap();
-    client.handle_timeout(at(100));
-    let Some(Step::Sync(sync)) = client.poll_step() else {
-        panic!("the period is over");
-    };
-    let job = track(&mut client, at(100));
-    client
-        .handle_written(at(100), job.id, Err(disk_full()))
-        .unwrap();
+    let (mut client, sync) = broken_while_a_sync_is_out();
     client.handle_close(at(110));
     assert_eq!(finished(&steps(&mut client)), None, "a sync is out");
     client.handle_synced(at(120), sync.id, Ok(())).unwrap();
@@ -481,30 +485,6 @@ fn d2_no_sync_wake_up_is_announced_while_a_sync_is_out() {
     );
     client.handle_synced(at(20), sync.id, Ok(())).unwrap();
     assert!(matches!(client.poll_step(), Some(Step::Send(_))));
-}
-
-#[test]
-fn d4_a_retry_that_waits_for_a_sync_out_is_no_wake_up_now() {
-    let mut client = client_with(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX);
-    let job = track(&mut client, at(0));
-    client.handle_written(at(0), job.id, Ok(())).unwrap();
-    client.handle_timeout(at(100));
-    let Some(Step::Sync(_sync)) = client.poll_step() else {
-        panic!("the period is over");
-    };
-    let job = track(&mut client, at(100));
-    client
-        .handle_written(at(100), job.id, Err(disk_full()))
-        .unwrap();
-    // The heal is due at 300 but waits for the sync still out: waking for it now,
-    // and again and again, would spin until that sync's confirmation comes.
-    client.handle_timeout(at(300));
-    assert!(client.poll_step().is_none());
-    assert!(
-        client.poll_timeout().is_none_or(|w| w.at_mono_ms > 300),
-        "{:?}",
-        client.poll_timeout()
-    );
 }
 
 #[test]
