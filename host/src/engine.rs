@@ -262,10 +262,7 @@ impl Engine {
         // hundred nanoseconds, and each reading costs two system clocks.
         let now = self.clock.now();
         let result = input(&mut self.core, now);
-        while let Some(job) = self.core.poll_write() {
-            let result = self.write(&job);
-            self.written_at(now, job.id, result);
-        }
+        self.write_at(now);
         match self.core.unstored() {
             Some(unstored) => Err(Error::NotStored {
                 from_lsn: unstored.from_lsn,
@@ -318,9 +315,14 @@ impl Engine {
 
     /// Performs every write job due, here and now.
     pub fn write_now(&mut self) {
+        self.write_at(self.clock.now());
+    }
+
+    /// Performs every write job due, confirming each as of `now`.
+    fn write_at(&mut self, now: Now) {
         while let Some(job) = self.core.poll_write() {
             let result = self.write(&job);
-            self.written(job.id, result);
+            self.written_at(now, job.id, result);
         }
     }
 

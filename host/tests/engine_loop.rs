@@ -258,3 +258,21 @@ fn a_step_other_than_a_send_stays_for_the_drivers_loop() {
         "the step next_send left is handed out by next_work"
     );
 }
+
+#[test]
+fn a_sender_whose_request_failed_does_not_send_again_before_the_backoff() {
+    let mut engine = open(WorkspaceOptions::new(
+        config().with_batch_limits(1, 512 * 1024),
+    ));
+    track(&mut engine);
+    track(&mut engine);
+    let first = until_send(&mut engine);
+    engine.answered(first.id, Err(authsync_core::TransportFailure::Connect));
+    assert!(
+        engine.next_send().is_none(),
+        "A4: the next request waits for the backoff, even the other batch"
+    );
+    assert!(!engine.holds_work(), "nothing is out: waiters may look");
+    let wake = engine.next_wake().expect("the backoff's end");
+    assert!(wake > Instant::now());
+}

@@ -30,6 +30,17 @@ fn ok() -> http::Response<Bytes> {
         .unwrap()
 }
 
+/// Tracks an event whose record fails to be written (the disk is full), and takes the
+/// events that follow.
+fn track_on_a_failing_disk(client: &mut Client, now: Now) {
+    client.handle_track(now, "e", &json!({})).unwrap();
+    let job = client.poll_write().expect("the track's record");
+    client
+        .handle_written(now, job.id, Err(disk_full()))
+        .unwrap();
+    while client.poll_event().is_some() {}
+}
+
 /// Performs steps and takes events until there are none; returns the request sent.
 fn perform_all(client: &mut Client, now: Now) -> Option<Box<authsync_core::Request>> {
     let mut sent = None;
@@ -141,12 +152,7 @@ fn loop_the_outlook_is_unfinished_while_writes_or_events_wait_and_not_on_a_broke
     assert!(!client.outlook().unfinished);
 
     // A disk that failed: what waits to be written does not hold a wait forever.
-    client.handle_track(now, "f", &json!({})).unwrap();
-    let job = client.poll_write().expect("the track's record");
-    client
-        .handle_written(now, job.id, Err(disk_full()))
-        .unwrap();
-    while client.poll_event().is_some() {}
+    track_on_a_failing_disk(&mut client, now);
     assert!(client.is_storage_broken());
     assert!(
         client.poll_step().is_none(),
@@ -163,12 +169,7 @@ fn d4_a_storage_deadline_being_performed_is_not_a_wakeup_again() {
     let now = start();
     let mut client = durable_client();
     confirm_writes(&mut client, now);
-    client.handle_track(now, "e", &json!({})).unwrap();
-    let job = client.poll_write().expect("the track's record");
-    client
-        .handle_written(now, job.id, Err(disk_full()))
-        .unwrap();
-    while client.poll_event().is_some() {}
+    track_on_a_failing_disk(&mut client, now);
     let retry = client.poll_timeout().expect("the heal's backoff");
     let later = Now::new(retry.at_mono_ms, T0_UNIX_MS + (retry.at_mono_ms - 1_000));
     client.handle_timeout(later);

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use authsync_core::{
-    Client, Config, Event, FsyncPolicy, Now, Step, Storage, StorageNotice, StoragePolicy,
-    StoredSegment, StoredState, SyncJob, UnknownJob, WakeReason, WriteJob,
+    Client, CompactJob, Config, Event, FsyncPolicy, Now, Step, Storage, StorageNotice,
+    StoragePolicy, StoredSegment, StoredState, SyncJob, UnknownJob, WakeReason, WriteJob,
 };
 use serde_json::json;
 
@@ -46,6 +46,18 @@ fn track(client: &mut Client, now: Now) -> WriteJob {
         .handle_track(now, "e", &json!({"pad": "x".repeat(40)}))
         .unwrap();
     client.poll_write().expect("the track's record")
+}
+
+/// A client whose first track took its journal past a 100-byte threshold, with the
+/// compaction that followed out with the host.
+fn compaction_out(fsync: FsyncPolicy) -> (Client, CompactJob) {
+    let mut client = client_with(fsync, 100);
+    let job = track(&mut client, at(0));
+    client.handle_written(at(0), job.id, Ok(())).unwrap();
+    let Some(Step::Compact(compaction)) = client.poll_step() else {
+        panic!("past 100 bytes");
+    };
+    (client, compaction)
 }
 
 fn storage_failures(client: &mut Client) -> Vec<u64> {
@@ -292,12 +304,7 @@ fn d2_records_written_during_a_sync_get_a_sync_of_their_own_and_nothing_else_doe
 
 #[test]
 fn d2_a_large_snapshot_raises_the_compaction_threshold_to_a_quarter_of_its_size() {
-    let mut client = client_with(FsyncPolicy::Never, 100);
-    let job = track(&mut client, at(0));
-    client.handle_written(at(0), job.id, Ok(())).unwrap();
-    let Some(Step::Compact(compaction)) = client.poll_step() else {
-        panic!("past 100 bytes");
-    };
+    let (mut client, compaction) = compaction_out(FsyncPolicy::Never);
     // The host reports the snapshot it wrote: 40 000 bytes.
     client
         .handle_compacted(at(1), compaction.id, Ok(40_000))
@@ -317,12 +324,7 @@ fn d2_a_large_snapshot_raises_the_compaction_threshold_to_a_quarter_of_its_size(
 
 #[test]
 fn d4_a_failed_compaction_is_tried_again_after_its_backoff_and_not_before() {
-    let mut client = client_with(FsyncPolicy::Never, 100);
-    let job = track(&mut client, at(0));
-    client.handle_written(at(0), job.id, Ok(())).unwrap();
-    let Some(Step::Compact(compaction)) = client.poll_step() else {
-        panic!("past 100 bytes");
-    };
+    let (mut client, compaction) = compaction_out(FsyncPolicy::Never);
     client
         .handle_compacted(at(10), compaction.id, Err(disk_full()))
         .unwrap();
@@ -395,14 +397,7 @@ fn d2_a_close_of_a_synced_store_finishes_clean_at_once_without_a_sync() {
 
 #[test]
 fn d2_a_close_waits_for_a_compaction_out_even_when_everything_is_synced() {
-    let mut client = client_with(FsyncPolicy::Always, 2_000);
-    let compaction = loop {
-        let job = track(&mut client, at(0));
-        client.handle_written(at(0), job.id, Ok(())).unwrap();
-        if let Some(Step::Compact(job)) = client.poll_step() {
-            break job;
-        }
-    };
+    let (mut client, compaction) = compaction_out(FsyncPolicy::Always);
     client.handle_close(at(10));
     confirm_writes(&mut client, at(10));
     assert_eq!(
