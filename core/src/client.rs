@@ -187,6 +187,9 @@ pub struct Client {
     review_needed: bool,
     /// The next request waits for its batch to be stored: a confirmation may let it go.
     send_waits_for_storage: bool,
+    /// The last record of the last flush: a batch it sealed is synced at once, while
+    /// one sealed by its size or interval waits for the sync period's own fsync.
+    flushed_through_lsn: u64,
     /// The rules' next deadline, from the last review.
     wakeup: Option<Wakeup>,
     /// After `handle_close`: no new request, and `Finish` once all is stored.
@@ -338,6 +341,7 @@ impl Client {
             arena: BytesMut::new(),
             review_needed: true,
             send_waits_for_storage: false,
+            flushed_through_lsn: 0,
             wakeup: None,
             closing: false,
             finished: false,
@@ -614,6 +618,7 @@ impl Client {
     pub fn handle_flush(&mut self, now: Now) {
         self.clock.advance(now);
         self.seal_open();
+        self.flushed_through_lsn = self.state.lsn;
         self.after_input();
     }
 
@@ -701,11 +706,17 @@ impl Client {
         id: WriteId,
         result: Result<(), StorageFailure>,
     ) -> Result<(), UnknownJob> {
+        let synced_before = self.journal.synced_lsn();
         let confirmed = self
             .journal
             .written(id, result, self.clock.now().mono_ms.max(now.mono_ms))
             .ok_or(UnknownJob)?;
-        self.after_storage(now, confirmed);
+        // A request waits for its batch to be synced (and asks for a sync at once when
+        // the app flushed it): a write that synced nothing, with no flushed record
+        // waiting, lets none go.
+        let may_release =
+            self.journal.synced_lsn() > synced_before || self.flushed_through_lsn > synced_before;
+        self.after_storage(now, confirmed, may_release);
         Ok(())
     }
 
@@ -724,7 +735,7 @@ impl Client {
             .journal
             .synced(id, result, self.clock.now().mono_ms.max(now.mono_ms))
             .ok_or(UnknownJob)?;
-        self.after_storage(now, confirmed);
+        self.after_storage(now, confirmed, true);
         Ok(())
     }
 
@@ -742,14 +753,24 @@ impl Client {
             .journal
             .compacted(id, result, self.clock.now().mono_ms.max(now.mono_ms))
             .ok_or(UnknownJob)?;
-        self.after_storage(now, confirmed);
+        self.after_storage(now, confirmed, true);
         Ok(())
     }
 
-    fn after_storage(&mut self, now: Now, confirmed: Confirmed) {
-        self.clock.advance(now);
+    fn after_storage(&mut self, now: Now, confirmed: Confirmed, may_release: bool) {
+        let before = self.clock.now();
+        let now = self.clock.advance(now);
         match confirmed {
-            Confirmed::Quietly => {}
+            Confirmed::Quietly => {
+                // Most confirmations are of a track's append, at the time of the track
+                // itself: no timer moved, no request waits for what it stored, and only
+                // the journal's own maintenance (a sync period, a compaction) can be due.
+                let no_send_released = !self.send_waits_for_storage || !may_release;
+                if now == before && !self.review_needed && no_send_released && !self.closing {
+                    self.poll_maintenance();
+                    return;
+                }
+            }
             Confirmed::Failed { failure, from_lsn } => {
                 self.emit_now(Event::Storage(StorageNotice::Failed { failure, from_lsn }));
             }
@@ -1349,6 +1370,13 @@ impl Client {
             // Shutdown order: everything written is synced before the end.
             self.journal.want_final_sync(self.state.lsn);
         }
+        self.poll_maintenance();
+        self.finish_if_closed();
+    }
+
+    /// Queues the journal's sync or compaction, if one is due.
+    fn poll_maintenance(&mut self) {
+        let now = self.clock.now().mono_ms;
         // A closing client heals broken storage but starts no compaction.
         let compaction = !self.closing || self.journal.is_broken();
         if let Some(step) = self.journal.poll_maintenance(now, &self.state, compaction) {
@@ -1357,7 +1385,6 @@ impl Client {
                 MaintenanceStep::Compact(start) => Queued::Compact(start),
             });
         }
-        self.finish_if_closed();
     }
 
     /// S1, A4: seals the open batch whose flush interval ran out; a backoff that ran
@@ -1554,10 +1581,14 @@ impl Client {
             // D2, D4: a batch leaves only once what gave it its id and events is on
             // the disk, so that an id a server saw is never handed out again. While
             // the store works that is a moment away, and the queue's order is kept;
-            // while it is broken, batches already stored go meanwhile.
+            // while it is broken, batches already stored go meanwhile. With a sync
+            // period, a batch the app flushed is synced at once; others wait for the
+            // period's fsync, so that tracking fast never costs more than one fsync a
+            // period.
             if !self.journal.is_synced(batch.content_lsn) {
                 self.send_waits_for_storage = true;
-                waits_for_sync |= self.journal.is_written(batch.content_lsn);
+                waits_for_sync |= self.journal.is_written(batch.content_lsn)
+                    && batch.content_lsn <= self.flushed_through_lsn;
                 if !self.journal.is_broken() {
                     break;
                 }

@@ -181,6 +181,10 @@ impl Fetches {
 
     /// Ends every fetch whose deadline has passed.
     pub(crate) fn end_expired(&mut self, now_mono_ms: u64) -> Vec<(String, Flight)> {
+        if self.running.is_empty() {
+            // Every input asks: most often with no fetch running at all.
+            return Vec::new();
+        }
         let expired: Vec<String> = self
             .running
             .iter()

@@ -244,19 +244,6 @@ impl Record {
         ids
     }
 
-    /// The highest id this record holds: its lsn, an event's seq, a batch number.
-    pub(crate) fn highest_id(&self) -> u64 {
-        let ids = self.ids();
-        [
-            ids.seq,
-            ids.batch.unwrap_or(0),
-            ids.next_seq,
-            ids.next_batch,
-        ]
-        .into_iter()
-        .fold(self.lsn, u64::max)
-    }
-
     /// Appends this record as one journal frame to `out`, tagged with the owner that
     /// was current when it was made.
     pub(crate) fn encode(&self, owner_tag: u32, out: &mut BytesMut) {
@@ -304,7 +291,7 @@ impl Record {
             unknown => return Err(DamageKind::UnknownVersion(unknown)),
         };
         decoded
-            .map(|(record, owner_tag)| Frame { record, owner_tag })
+            .map(|(record, owner_tag)| Frame::new(record, owner_tag))
             .ok_or(DamageKind::Undecodable)
     }
 
@@ -359,6 +346,32 @@ impl Extend<u8> for Sink<'_> {
 pub(crate) struct Frame {
     pub(crate) record: Record,
     pub(crate) owner_tag: Option<u32>,
+    /// The record's ids, read once: the frame check and recovery's high-water marks
+    /// both need them, and an event's seq is parsed from its text.
+    pub(crate) ids: RecordIds,
+}
+
+impl Frame {
+    pub(crate) fn new(record: Record, owner_tag: Option<u32>) -> Self {
+        let ids = record.ids();
+        Self {
+            record,
+            owner_tag,
+            ids,
+        }
+    }
+
+    /// The highest id this frame holds: its lsn, an event's seq, a batch number.
+    pub(crate) fn highest_id(&self) -> u64 {
+        [
+            self.ids.seq,
+            self.ids.batch.unwrap_or(0),
+            self.ids.next_seq,
+            self.ids.next_batch,
+        ]
+        .into_iter()
+        .fold(self.record.lsn(), u64::max)
+    }
 }
 
 /// A stretch of journal bytes that holds no whole frame.
@@ -485,7 +498,7 @@ fn frame_at(bytes: &Bytes, offset: usize) -> Result<(Frame, usize), DamageKind> 
     let frame = Record::decode(bytes, payload)?;
     // An id no store can have issued is damage, not history (and recovery's
     // arithmetic on ids keeps its headroom).
-    if frame.record.highest_id() >= ID_CEILING {
+    if frame.highest_id() >= ID_CEILING {
         return Err(DamageKind::Undecodable);
     }
     Ok((frame, FRAME_HEADER_BYTES + len))
@@ -767,10 +780,7 @@ mod tests {
         let expected: Vec<Frame> = sample()
             .into_iter()
             .enumerate()
-            .map(|(i, record)| Frame {
-                record,
-                owner_tag: Some(i as u32 + 70),
-            })
+            .map(|(i, record)| Frame::new(record, Some(i as u32 + 70)))
             .collect();
         assert_eq!(frames(&read), expected);
         assert_eq!(read.len(), 3, "no damage");

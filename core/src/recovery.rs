@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::config::ValidConfig;
 use crate::error::RestoreError;
 use crate::event::tracked_seq;
-use crate::record::{Change, Damage, Frame, Record, Scan, Scanned, Snapshot};
+use crate::record::{Change, Damage, Frame, Scan, Scanned, Snapshot};
 use crate::state::DurableState;
 use crate::storage::FsyncPolicy;
 
@@ -190,9 +190,9 @@ struct Seen {
 }
 
 impl Seen {
-    fn note(&mut self, record: &Record) {
-        let ids = record.ids();
-        self.max_lsn = self.max_lsn.max(record.lsn());
+    fn note(&mut self, frame: &Frame) {
+        let ids = frame.ids;
+        self.max_lsn = self.max_lsn.max(frame.record.lsn());
         self.max_seq = self.max_seq.max(ids.seq).max(ids.next_seq);
         // A batch number in use: the next two may have been handed out by a split.
         let used = ids.batch.map_or(0, |batch| batch.saturating_add(2));
@@ -307,7 +307,7 @@ pub(crate) fn recover(
             }
             Scanned::Frame(frame) => frame,
         };
-        seen.note(&frame.record);
+        seen.note(&frame);
         let lsn = frame.record.lsn();
         if lsn <= state.lsn {
             continue;

@@ -604,6 +604,11 @@ impl Journal {
     }
 
     /// Whether record `lsn` is on the disk (it survives a power loss).
+    /// The last record synced.
+    pub(crate) const fn synced_lsn(&self) -> u64 {
+        self.synced_lsn
+    }
+
     pub(crate) fn is_synced(&self, lsn: u64) -> bool {
         lsn <= self.synced_lsn
     }

@@ -510,3 +510,38 @@ fn d5_a_recovery_report_names_only_the_losses_it_has() {
         "no record was lost, and the report does not say one was: {text}"
     );
 }
+
+#[test]
+fn d4_with_a_sync_period_a_batch_sealed_by_its_size_waits_for_the_periods_fsync() {
+    let config = durable(FsyncPolicy::Every(Duration::from_millis(100)), u64::MAX)
+        .with_batch_limits(2, 512 * 1024);
+    let mut client = Client::new(config, at(0)).unwrap();
+    confirm_writes(&mut client, at(0));
+    for ms in [10, 20] {
+        client.handle_track(at(ms), "e", &json!({})).unwrap();
+        confirm_writes(&mut client, at(ms));
+    }
+    // Sealed at 20 ms by its size: tracking fast must not cost an fsync per batch.
+    let out: Vec<Step> = std::iter::from_fn(|| client.poll_step()).collect();
+    assert!(
+        out.is_empty(),
+        "no sync before the period, no send: {out:?}"
+    );
+    let wake = client.poll_timeout().expect("the period's sync");
+    assert_eq!(wake.reason, WakeReason::Sync);
+    client.handle_timeout(at(wake.at_mono_ms));
+    let Some(Step::Sync(sync)) = client.poll_step() else {
+        panic!("the period is over");
+    };
+    assert!(
+        client.poll_step().is_none(),
+        "nothing is sent before the sync"
+    );
+    client
+        .handle_synced(at(wake.at_mono_ms), sync.id, Ok(()))
+        .unwrap();
+    let Some(Step::Send(request)) = client.poll_step() else {
+        panic!("synced: the batch goes");
+    };
+    assert_eq!(request.events, 2);
+}
