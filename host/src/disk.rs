@@ -67,7 +67,8 @@ struct Node {
     data: Vec<u8>,
     /// Bytes that survive a power loss.
     durable_len: usize,
-    /// A replaced file survives whole once replaced (replacing syncs).
+    /// What a replaced file holds after a power loss: the contents of its last
+    /// durable replacement (or what was synced before it).
     durable_data: Option<Vec<u8>>,
 }
 
@@ -461,15 +462,21 @@ impl StoreFile for SimulatedFile {
         self.with(|state, node| Ok(state.nodes.get(&node).ok_or_else(missing)?.data.clone()))
     }
 
-    fn replace(&self, bytes: &[u8]) -> io::Result<()> {
+    fn replace(&self, bytes: &[u8], durable: bool) -> io::Result<()> {
         self.with(|state, node| {
             if let Some(fault) = state.count(Operation::Replace) {
                 return Err(fault.error());
             }
             let node = state.nodes.get_mut(&node).ok_or_else(missing)?;
+            if durable {
+                node.durable_data = Some(bytes.to_vec());
+                node.durable_len = bytes.len();
+            } else if node.durable_data.is_none() {
+                // A power loss brings back what was synced before, whole.
+                let synced = node.data[..node.durable_len.min(node.data.len())].to_vec();
+                node.durable_data = Some(synced);
+            }
             node.data = bytes.to_vec();
-            node.durable_data = Some(bytes.to_vec());
-            node.durable_len = bytes.len();
             Ok(())
         })
     }

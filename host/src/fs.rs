@@ -99,12 +99,12 @@ pub trait StoreFile: Send + Sync + fmt::Debug {
     /// The operating system's error.
     fn read_all(&self) -> io::Result<Vec<u8>>;
 
-    /// Replaces the file's contents with `bytes` and syncs them (the lock file's
-    /// marker).
+    /// Replaces the file's contents with `bytes` (the lock file's marker), and syncs
+    /// them when `durable`.
     ///
     /// # Errors
     /// The operating system's error.
-    fn replace(&self, bytes: &[u8]) -> io::Result<()>;
+    fn replace(&self, bytes: &[u8], durable: bool) -> io::Result<()>;
 }
 
 /// The operating system's file system, with D6's checks.
@@ -349,11 +349,17 @@ mod unix {
             Ok(bytes)
         }
 
-        fn replace(&self, bytes: &[u8]) -> io::Result<()> {
+        fn replace(&self, bytes: &[u8], durable: bool) -> io::Result<()> {
             use std::os::unix::fs::FileExt;
-            self.file.set_len(0)?;
+            // Overwritten in place, then cut to length: a marker of the same length as
+            // the last one (the common case) frees and allocates no block, so the sync
+            // writes one block and no metadata.
             self.file.write_all_at(bytes, 0)?;
-            self.file.sync_data()
+            self.file.set_len(bytes.len() as u64)?;
+            if durable {
+                self.file.sync_data()?;
+            }
+            Ok(())
         }
     }
 }

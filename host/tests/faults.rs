@@ -406,6 +406,51 @@ fn d4_power_loss_with_a_periodic_fsync_loses_at_most_the_last_period_and_says_so
 }
 
 #[test]
+fn d4_the_markers_of_a_run_are_synced_only_where_a_power_loss_must_be_reported() {
+    let start = Now::new(1_000, 1_700_000_000_000);
+    for fsync in [
+        FsyncPolicy::Every(Duration::from_millis(100)),
+        FsyncPolicy::Always,
+        FsyncPolicy::Never,
+    ] {
+        let disk = SimulatedDisk::default();
+        let mut server = Server::default();
+        let (mut host, _) = Host::open(&disk, fsync, start).unwrap();
+        host.track(0);
+        host.close(&mut server);
+        drop(host);
+        // A clean close's marker is not synced: a power loss after it brings back
+        // the running marker, and the next open reports a loss that may have been,
+        // never a clean run that was not.
+        disk.lose_power(None);
+        let (host, report) = Host::open(&disk, fsync, start.plus_ms(5_000)).unwrap();
+        let periodic = matches!(fsync, FsyncPolicy::Every(_));
+        assert_eq!(
+            report.unsynced_window_ms,
+            periodic.then_some(100),
+            "{fsync:?}: {report}"
+        );
+        drop(host);
+        // A run that never closes: with a sync period its running marker was synced
+        // at open, so the loss it may have caused is reported.
+        disk.lose_power(None);
+        let (host, report) = Host::open(&disk, fsync, start.plus_ms(9_000)).unwrap();
+        assert_eq!(
+            report.unsynced_window_ms,
+            periodic.then_some(100),
+            "{fsync:?}: {report}"
+        );
+        if fsync != FsyncPolicy::Never {
+            assert_eq!(
+                host.client().totals().tracked,
+                1,
+                "{fsync:?}: the close synced it"
+            );
+        }
+    }
+}
+
+#[test]
 #[ignore = "prints the operations of a clean run"]
 fn print_operations() {
     for fsync in [
