@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use authsync_core::{
-    Client, FetchId, Now, RecoveryReport, Request, RequestId, Step, Storage, StorageFailure,
+    Client, Event, FetchId, Now, RecoveryReport, Request, RequestId, Step, Storage, StorageFailure,
     TokenAnswer, TransportFailure, Wakeup, WriteJob,
 };
 use bytes::Bytes;
@@ -36,6 +36,16 @@ pub struct PendingReport {
     pub settled: bool,
     /// The install's running totals.
     pub totals: authsync_core::Totals,
+}
+
+/// What [`Engine::news`] found for a driver's threads.
+#[derive(Debug)]
+pub struct News {
+    /// A request for the sender, handed out already.
+    pub send: Option<Box<Request>>,
+    /// Whether the driver's own thread must wake: work, events to tell, or a new
+    /// deadline.
+    pub wake_driver: bool,
 }
 
 /// What a driver keeps of its options after opening: its own parts.
@@ -88,6 +98,8 @@ pub struct Engine {
     in_hand: usize,
     /// The core's deadline when the driver last asked: a later change wakes it.
     deadline_known: Option<Wakeup>,
+    /// Events someone hears, taken from the core and not yet handed to the driver.
+    to_tell: Vec<Event>,
     /// Running token fetches, to cancel.
     fetches: BTreeMap<FetchId, Cancellation>,
     closing: bool,
@@ -160,6 +172,7 @@ impl Engine {
             held: VecDeque::new(),
             in_hand: 0,
             deadline_known: None,
+            to_tell: Vec::new(),
             fetches: BTreeMap::new(),
             closing: false,
             finished: false,
@@ -291,12 +304,54 @@ impl Engine {
     /// its next deadline moved since the driver last looked. Most tracks bring
     /// nothing, and a wake-up costs a system call.
     pub fn has_news(&mut self) -> bool {
+        self.take_events();
         let deadline = self.core.poll_timeout();
-        let news = self.core.has_output()
+        let news = !self.to_tell.is_empty()
+            || !self.held.is_empty()
+            || self.core.has_output()
             || self.core.written_lsn() < self.core.lsn()
             || deadline != self.deadline_known;
         self.deadline_known = deadline;
         news
+    }
+
+    /// What an input or a result leaves for a driver's threads: a request its sender
+    /// can take at once (without waking the driver's own thread to hand it over), and
+    /// whether the driver's thread has anything else to do (see [`Engine::has_news`]).
+    ///
+    /// ```
+    /// # use authsync_host::{Engine, WorkspaceOptions};
+    /// # use authsync_core::Config;
+    /// let options: WorkspaceOptions<()> = WorkspaceOptions::new(Config::new("app", "http://127.0.0.1:9"));
+    /// let (mut engine, _) = Engine::open(options)?;
+    /// engine.input(|core, now| core.handle_track(now, "e", &serde_json::json!({})))?.ok();
+    /// engine.input(|core, now| core.handle_flush(now))?;
+    /// let news = engine.news();
+    /// assert!(news.send.is_some(), "the flushed batch, for the sender");
+    /// assert!(!news.wake_driver, "nothing else to do");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn news(&mut self) -> News {
+        let send = if self.core.has_output() {
+            self.next_send()
+        } else {
+            None
+        };
+        News {
+            send,
+            wake_driver: self.has_news(),
+        }
+    }
+
+    /// Takes the core's events, keeping those a listener or an observer hears: the
+    /// others (an acknowledgement with no observer, say) would wake a driver's thread
+    /// to tell nobody, a thread switch a request.
+    fn take_events(&mut self) {
+        while let Some(event) = self.core.poll_event() {
+            if self.listeners.hear(&event) {
+                self.to_tell.push(event);
+            }
+        }
     }
 
     /// Whether change `lsn` is stored: `Some(Ok)` when written, `Some(Err)` when
@@ -362,9 +417,10 @@ impl Engine {
     /// [`Engine::next_wake`] or until woken.
     pub fn next_work(&mut self) -> Option<Work> {
         self.wake_if_due();
-        let events: Vec<_> = std::iter::from_fn(|| self.core.poll_event()).collect();
-        if !events.is_empty() {
+        self.take_events();
+        if !self.to_tell.is_empty() {
             self.in_hand += 1;
+            let events = std::mem::take(&mut self.to_tell);
             return Some(Work::Tell(events, self.listeners.clone()));
         }
         let step = self.held.pop_front().or_else(|| self.core.poll_step())?;
@@ -549,7 +605,12 @@ impl Engine {
         PendingReport {
             pending_events: totals.pending(),
             in_flight: outlook.in_flight,
-            settled: self.in_hand == 0 && outlook.is_settled(horizon),
+            // Events and steps taken from the core but not yet handed out are work
+            // the core's outlook no longer sees.
+            settled: self.in_hand == 0
+                && self.to_tell.is_empty()
+                && self.held.is_empty()
+                && outlook.is_settled(horizon),
             totals,
         }
     }

@@ -38,7 +38,7 @@ mod work;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use details::{HttpOptions, JwtAuthenticationDetails, failure_of_io};
 pub use disk::{Fault, Operation, SimulatedDisk};
-pub use engine::{DriverParts, Engine, PendingReport};
+pub use engine::{DriverParts, Engine, News, PendingReport};
 pub use error::{Error, StartError};
 pub use fs::{Directory, FileSystem, OsFileSystem, StoreFile};
 pub use listeners::{Listener, Listeners, Observer};

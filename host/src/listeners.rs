@@ -60,6 +60,13 @@ impl Listeners {
         self.observers.push(observer);
     }
 
+    /// Whether anyone hears `event`: an observer, or a listener when it is a notice.
+    #[must_use]
+    pub fn hear(&self, event: &Event) -> bool {
+        !self.observers.is_empty()
+            || matches!(event, Event::Notice(_)) && !self.listeners.is_empty()
+    }
+
     /// Hands `event` to the listeners (a notice) and the observers, in order; returns
     /// how many of them panicked.
     pub fn dispatch(&self, event: &Event) -> usize {

@@ -17,6 +17,11 @@ fn open(options: WorkspaceOptions<()>) -> Engine {
     Engine::open(options.seed(5)).unwrap().0
 }
 
+/// The same with an observer, so that every event is told.
+fn open_observed(options: WorkspaceOptions<()>) -> Engine {
+    open(options.observer(|_: &Event| {}))
+}
+
 fn ok() -> http::Response<Bytes> {
     http::Response::builder()
         .status(200)
@@ -50,7 +55,7 @@ fn until_send(engine: &mut Engine) -> Box<authsync_core::Request> {
 
 #[test]
 fn a_send_in_the_drivers_hands_keeps_the_workspace_unsettled_until_answered() {
-    let mut engine = open(WorkspaceOptions::new(config()));
+    let mut engine = open_observed(WorkspaceOptions::new(config()));
     track(&mut engine);
     assert!(
         engine.next_work().is_none(),
@@ -200,7 +205,7 @@ fn storage_work_runs_off_the_lock_and_counts_until_done() {
 
 #[test]
 fn a_sender_goes_on_with_the_next_request_and_leaves_everything_else_in_order() {
-    let mut engine = open(WorkspaceOptions::new(
+    let mut engine = open_observed(WorkspaceOptions::new(
         config().with_batch_limits(1, 512 * 1024),
     ));
     track(&mut engine);
@@ -275,4 +280,50 @@ fn a_sender_whose_request_failed_does_not_send_again_before_the_backoff() {
     assert!(!engine.holds_work(), "nothing is out: waiters may look");
     let wake = engine.next_wake().expect("the backoff's end");
     assert!(wake > Instant::now());
+}
+
+#[test]
+fn events_no_one_hears_wake_no_driver_and_notices_reach_listeners_alone() {
+    let mut engine = open(WorkspaceOptions::new(config()));
+    track(&mut engine);
+    engine.input(|core, now| core.handle_flush(now)).unwrap();
+    let request = until_send(&mut engine);
+    engine.answered(request.id, Ok(ok()));
+    assert!(
+        !engine.has_news(),
+        "an acknowledgement with no observer: nothing to wake a driver for"
+    );
+    assert!(engine.next_work().is_none());
+    assert!(settled(&engine));
+
+    // A listener hears notices only: a 401's notice is told, the events around it
+    // (sent, answered) are not.
+    let mut engine = open(WorkspaceOptions::new(config()).authentication_listener(|_| {}));
+    track(&mut engine);
+    engine.input(|core, now| core.handle_flush(now)).unwrap();
+    let request = until_send(&mut engine);
+    let unauthorized = http::Response::builder()
+        .status(401)
+        .body(Bytes::from_static(
+            br#"{"error":{"code":"INVALID_SIGNATURE","message":"bad"}}"#,
+        ))
+        .unwrap();
+    engine.answered(request.id, Ok(unauthorized));
+    assert!(engine.has_news(), "a notice to tell");
+    assert!(
+        !settled(&engine),
+        "not settled while a notice waits to be told"
+    );
+    let mut told = Vec::new();
+    while let Some(work) = engine.next_work() {
+        if let Work::Tell(events, _) = work {
+            told.extend(events);
+            engine.told();
+        }
+    }
+    assert!(!told.is_empty(), "the notice is told");
+    assert!(
+        told.iter().all(|e| matches!(e, Event::Notice(_))),
+        "{told:?}"
+    );
 }

@@ -103,15 +103,19 @@ impl Shared {
     /// Feeds one input to the core on the caller's task, then waits until its records
     /// are written. The step runs on the first poll: once it has, the input is taken.
     pub(crate) async fn input<R>(
-        &self,
+        self: &Arc<Self>,
         input: impl FnOnce(&mut authsync_core::Client, Now) -> R,
     ) -> Result<R, Error> {
-        let (result, lsn) = {
+        let (result, lsn, stored) = {
             let mut inner = self.lock();
-            let taken = inner.engine.input_unwritten(input)?;
+            let (result, lsn) = inner.engine.input_unwritten(input)?;
             self.tell_tasks(&mut inner);
-            taken
+            (result, lsn, inner.engine.stored(lsn))
         };
+        // Most often stored already (in memory, or nothing new to write): no listener.
+        if let Some(stored) = stored {
+            return stored.map(|()| result);
+        }
         loop {
             let listener = self.progress.listen();
             if let Some(stored) = self.lock().engine.stored(lsn) {
@@ -121,8 +125,12 @@ impl Shared {
         }
     }
 
-    fn tell_tasks(&self, inner: &mut Inner) {
-        if inner.engine.has_news() {
+    fn tell_tasks(self: &Arc<Self>, inner: &mut Inner) {
+        let news = inner.engine.news();
+        if let Some(request) = news.send {
+            self.spawn_sender(request);
+        }
+        if news.wake_driver {
             self.wake.notify(usize::MAX);
         }
     }
@@ -193,27 +201,7 @@ impl Shared {
     fn perform(self: &Arc<Self>, work: Work) {
         let shared = Arc::clone(self);
         match work {
-            Work::Send(request) => {
-                let transport = Arc::clone(&self.transport);
-                self.executor
-                    .spawn(async move {
-                        let mut request = request;
-                        loop {
-                            let outgoing = request.to_http();
-                            let sender = Arc::clone(&transport);
-                            let result = smol::unblock(move || sender.send(outgoing)).await;
-                            let next = shared.progressed(|engine| {
-                                engine.answered(request.id, result);
-                                engine.next_send()
-                            });
-                            match next {
-                                Some(next) => request = next,
-                                None => break,
-                            }
-                        }
-                    })
-                    .detach();
-            }
+            Work::Send(request) => self.spawn_sender(request),
             Work::FetchToken { id, request } => {
                 let task = self.executor.spawn(async move {
                     let answer = shared.ask(request).await;
@@ -236,6 +224,30 @@ impl Shared {
         }
     }
 
+    /// Starts the task that sends `request`, and the requests that come next.
+    fn spawn_sender(self: &Arc<Self>, request: Box<authsync_core::Request>) {
+        let shared = Arc::clone(self);
+        let transport = Arc::clone(&self.transport);
+        self.executor
+            .spawn(async move {
+                let mut request = request;
+                loop {
+                    let outgoing = request.to_http();
+                    let sender = Arc::clone(&transport);
+                    let result = smol::unblock(move || sender.send(outgoing)).await;
+                    let next = shared.progressed(|engine| {
+                        engine.answered(request.id, result);
+                        engine.next_send()
+                    });
+                    match next {
+                        Some(next) => request = next,
+                        None => break,
+                    }
+                }
+            })
+            .detach();
+    }
+
     /// R2: the provider's answer, a panic caught.
     async fn ask(&self, request: TokenRequest) -> TokenAnswer {
         match self.provider.clone() {
@@ -245,7 +257,7 @@ impl Shared {
     }
 
     /// Hands a result to the engine and wakes whoever waits for it.
-    fn progressed<R>(&self, report: impl FnOnce(&mut Engine) -> R) -> R {
+    fn progressed<R>(self: &Arc<Self>, report: impl FnOnce(&mut Engine) -> R) -> R {
         let mut inner = self.lock();
         let result = report(&mut inner.engine);
         self.tell_tasks(&mut inner);

@@ -95,7 +95,12 @@ impl Shared {
     }
 
     fn tell_driver(&self, inner: &mut Inner) {
-        if inner.engine.has_news() {
+        let news = inner.engine.news();
+        if let Some(request) = news.send {
+            inner.sends.push_back(request);
+            self.sending.notify_one();
+        }
+        if news.wake_driver {
             self.work.notify_one();
         }
     }
