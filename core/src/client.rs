@@ -31,8 +31,8 @@ use crate::record::{Change, DropReason, NoticeMark, Record, Snapshot};
 use crate::recovery::{RecoveryReport, StoredState, recover};
 use crate::state::{DurableState, Totals};
 use crate::storage::{
-    CompactId, CompactStart, Confirmed, Journal, MaintenanceDue, MaintenanceStep, StorageFailure,
-    SyncId, WriteId, WriteJob,
+    CompactId, CompactStart, Confirmed, Journal, MaintenanceDue, MaintenanceStep, PendingWrite,
+    StorageFailure, SyncId, WriteId, WriteJob,
 };
 use crate::time::{Clock, Now};
 use crate::token::Token;
@@ -711,13 +711,51 @@ impl Client {
             .journal
             .written(id, result, self.clock.now().mono_ms.max(now.mono_ms))
             .ok_or(UnknownJob)?;
+        self.after_write(now, synced_before, confirmed);
+        Ok(())
+    }
+
+    /// [`Client::poll_write`] and [`Client::handle_written`] in one call, for a host
+    /// that appends on the thread of the input: `append` performs the pending append
+    /// (the frames lent in place, not handed out as a buffer of their own) and its
+    /// result is confirmed at once. Returns whether there was anything to write.
+    ///
+    /// ```
+    /// use authsync_core::{Client, Config, Now, Storage, StoragePolicy};
+    /// let config = Config::new("app", "http://127.0.0.1:9")
+    ///     .with_storage(Storage::Durable(StoragePolicy::default()));
+    /// let now = Now::new(0, 1_700_000_000_000);
+    /// let mut client = Client::new(config, now).unwrap();
+    /// let mut journal = Vec::new();
+    /// while client.write_pending(now, |write| {
+    ///     journal.extend_from_slice(write.frames); // your file, fsync if write.sync
+    ///     Ok(())
+    /// }) {}
+    /// client.handle_track(now, "e", &serde_json::json!({})).unwrap();
+    /// assert!(client.write_pending(now, |write| Ok(journal.extend_from_slice(write.frames))));
+    /// assert_eq!(client.written_lsn(), client.lsn());
+    /// ```
+    pub fn write_pending(
+        &mut self,
+        now: Now,
+        append: impl FnOnce(&PendingWrite<'_>) -> Result<(), StorageFailure>,
+    ) -> bool {
+        let synced_before = self.journal.synced_lsn();
+        let at = self.clock.now().mono_ms.max(now.mono_ms);
+        let Some(confirmed) = self.journal.write_in_place(append, at) else {
+            return false;
+        };
+        self.after_write(now, synced_before, confirmed);
+        true
+    }
+
+    fn after_write(&mut self, now: Now, synced_before: u64, confirmed: Confirmed) {
         // A request waits for its batch to be synced (and asks for a sync at once when
         // the app flushed it): a write that synced nothing, with no flushed record
         // waiting, lets none go.
         let may_release =
             self.journal.synced_lsn() > synced_before || self.flushed_through_lsn > synced_before;
         self.after_storage(now, confirmed, may_release);
-        Ok(())
     }
 
     /// The result of sync job `id`. A failed sync means nothing written since the last

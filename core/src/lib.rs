@@ -77,8 +77,8 @@ pub use record::{Damage, DamageKind, DropReason, Snapshot, SnapshotVerifier};
 pub use recovery::{PreviousRun, RecoveryReport, StoredSegment, StoredState};
 pub use state::Totals;
 pub use storage::{
-    CompactId, CompactJob, FsyncPolicy, Storage, StorageFailure, StorageFailureKind, StoragePolicy,
-    SyncId, SyncJob, WriteId, WriteJob,
+    CompactId, CompactJob, FsyncPolicy, PendingWrite, Storage, StorageFailure, StorageFailureKind,
+    StoragePolicy, SyncId, SyncJob, WriteId, WriteJob,
 };
 pub use time::Now;
 pub use token::{MAX_TOKEN_BYTES, Token, unverified_expiry};

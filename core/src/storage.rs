@@ -146,6 +146,31 @@ impl fmt::Debug for WriteJob {
     }
 }
 
+/// Frames to append in place, lent by [`crate::Client::write_pending`] to a host that
+/// appends on the thread of the input: a [`WriteJob`] without an id, its frames
+/// borrowed rather than handed out.
+///
+/// `Debug` shows the frames' length, not their bytes, which hold tokens (T3).
+pub struct PendingWrite<'a> {
+    /// The journal segment to append to; a number not seen before means a new
+    /// segment file, created empty.
+    pub segment: u64,
+    /// The encoded frames, appended as they are.
+    pub frames: &'a [u8],
+    /// Whether to force them to the disk before returning (fsync `always`).
+    pub sync: bool,
+}
+
+impl fmt::Debug for PendingWrite<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingWrite")
+            .field("segment", &self.segment)
+            .field("bytes", &self.frames.len())
+            .field("sync", &self.sync)
+            .finish()
+    }
+}
+
 /// A sync of every journal segment written and not yet synced, from
 /// [`crate::Step::Sync`]; confirmed with [`crate::Client::handle_synced`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -379,7 +404,41 @@ impl Journal {
         }
         self.writing = None;
         let policy = self.policy?;
-        Some(match result {
+        Some(self.confirm(policy, last_lsn, bytes, segment, result, now_mono_ms))
+    }
+
+    /// Appends what is pending with `append` and confirms it, the frames lent in place
+    /// (the buffer is kept for the next records); `None` when nothing may be written.
+    pub(crate) fn write_in_place(
+        &mut self,
+        append: impl FnOnce(&PendingWrite<'_>) -> Result<(), StorageFailure>,
+        now_mono_ms: u64,
+    ) -> Option<Confirmed> {
+        let policy = self.policy?;
+        if self.writing.is_some() || self.pending.is_empty() || self.broken.is_some() {
+            return None;
+        }
+        let result = append(&PendingWrite {
+            segment: self.segment,
+            frames: &self.pending,
+            sync: policy.fsync == FsyncPolicy::Always,
+        });
+        let bytes = self.pending.len() as u64;
+        self.pending.clear();
+        let (last_lsn, segment) = (self.pending_lsn, self.segment);
+        Some(self.confirm(policy, last_lsn, bytes, segment, result, now_mono_ms))
+    }
+
+    fn confirm(
+        &mut self,
+        policy: StoragePolicy,
+        last_lsn: u64,
+        bytes: u64,
+        segment: u64,
+        result: Result<(), StorageFailure>,
+        now_mono_ms: u64,
+    ) -> Confirmed {
+        match result {
             Ok(()) => {
                 self.written_lsn = self.written_lsn.max(last_lsn);
                 if self.last_segment_written != Some(segment) {
@@ -398,7 +457,7 @@ impl Journal {
                 Confirmed::Quietly
             }
             Err(failure) => self.fail(failure, now_mono_ms),
-        })
+        }
     }
 
     /// Storage failed: no more appends, everything not yet stored kept in memory, a

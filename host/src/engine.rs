@@ -375,10 +375,11 @@ impl Engine {
 
     /// Performs every write job due, confirming each as of `now`.
     fn write_at(&mut self, now: Now) {
-        while let Some(job) = self.core.poll_write() {
-            let result = self.write(&job);
-            self.written_at(now, job.id, result);
-        }
+        let store = self.store.as_deref();
+        // In place: the frames are lent, not handed out as a buffer of their own.
+        while self.core.write_pending(now, |write| {
+            store.map_or(Ok(()), |store| store.append_pending(write))
+        }) {}
     }
 
     /// The next write job, for a driver whose writer runs elsewhere.

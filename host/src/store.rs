@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use authsync_core::{
-    CompactJob, FsyncPolicy, PreviousRun, SnapshotVerifier, StorageFailure, StorageFailureKind,
-    StoredSegment, StoredState, WriteJob,
+    CompactJob, FsyncPolicy, PendingWrite, PreviousRun, SnapshotVerifier, StorageFailure,
+    StorageFailureKind, StoredSegment, StoredState, WriteJob,
 };
 use bytes::Bytes;
 use thiserror::Error;
@@ -236,24 +236,36 @@ impl StateDir {
     /// # Errors
     /// How the write failed, for [`authsync_core::Client::handle_written`].
     pub fn append(&self, job: &WriteJob) -> Result<(), StorageFailure> {
+        self.append_frames(job.segment, &job.frames, job.sync)
+    }
+
+    /// Carries out a write lent in place by [`authsync_core::Client::write_pending`].
+    ///
+    /// # Errors
+    /// How the write failed, for the core.
+    pub fn append_pending(&self, write: &PendingWrite<'_>) -> Result<(), StorageFailure> {
+        self.append_frames(write.segment, write.frames, write.sync)
+    }
+
+    fn append_frames(&self, segment: u64, frames: &[u8], sync: bool) -> Result<(), StorageFailure> {
         let mut guard = self.segments();
         let segments = &mut *guard;
         // The file is moved out and back rather than shared: an append is a few
         // hundred nanoseconds, and two atomic reference counts are a tenth of it.
         let current = match segments.current.take() {
-            Some((number, file)) if number == job.segment => file,
+            Some((number, file)) if number == segment => file,
             _ => {
                 let file = self
                     .dir
-                    .create(&format!("{SEGMENT_PREFIX}{}", job.segment))
+                    .create(&format!("{SEGMENT_PREFIX}{segment}"))
                     .map_err(failure)?;
                 segments.directory_unsynced = true;
                 file
             }
         };
-        let (_, file) = segments.current.insert((job.segment, current));
-        file.append(&job.frames).map_err(failure)?;
-        if job.sync {
+        let (_, file) = segments.current.insert((segment, current));
+        file.append(frames).map_err(failure)?;
+        if sync {
             file.sync().map_err(failure)?;
             if std::mem::take(&mut segments.directory_unsynced) {
                 self.dir.sync().map_err(failure)?;
@@ -261,7 +273,7 @@ impl StateDir {
         } else {
             segments
                 .unsynced
-                .entry(job.segment)
+                .entry(segment)
                 .or_insert_with(|| Arc::clone(file));
         }
         Ok(())
