@@ -545,3 +545,38 @@ fn d4_with_a_sync_period_a_batch_sealed_by_its_size_waits_for_the_periods_fsync(
     };
     assert_eq!(request.events, 2);
 }
+
+#[test]
+fn s1_a_write_confirmed_after_the_flush_interval_seals_the_batch_it_waited_in() {
+    // A confirmation is an input like any other: time it brings runs the timers,
+    // even when nothing waits for the record it confirms.
+    let config = durable(FsyncPolicy::Never, u64::MAX).with_flush_interval(Duration::from_secs(1));
+    let mut client = Client::new(config, at(0)).unwrap();
+    confirm_writes(&mut client, at(0));
+    let job = track(&mut client, at(10));
+    assert!(client.poll_step().is_none(), "the batch is open");
+    client.handle_written(at(1_500), job.id, Ok(())).unwrap();
+    confirm_writes(&mut client, at(1_500));
+    assert!(
+        matches!(client.poll_step(), Some(Step::Send(_))),
+        "sealed by its interval at the confirmation's time, and sent"
+    );
+}
+
+#[test]
+fn t3_a_lent_write_shows_its_length_not_its_bytes() {
+    let mut client = client_with(FsyncPolicy::Always, u64::MAX);
+    client
+        .handle_track(at(1), "e", &json!({"pin": "4921"}))
+        .unwrap();
+    let mut shown = String::new();
+    assert!(client.write_pending(at(1), |write| {
+        shown = format!("{write:?}");
+        assert!(write.sync, "fsync always: the write syncs");
+        Ok(())
+    }));
+    assert!(
+        shown.contains("bytes") && !shown.contains("4921"),
+        "{shown}"
+    );
+}
