@@ -224,28 +224,27 @@ impl Shared {
         }
     }
 
-    /// Starts the task that sends `request`, and the requests that come next.
+    /// Sends `request`, and the requests that come next, on one thread of smol's
+    /// blocking pool: the transport blocks, and going back to the executor between
+    /// two requests would cost two thread hand-overs each.
     fn spawn_sender(self: &Arc<Self>, request: Box<authsync_core::Request>) {
         let shared = Arc::clone(self);
         let transport = Arc::clone(&self.transport);
-        self.executor
-            .spawn(async move {
-                let mut request = request;
-                loop {
-                    let outgoing = request.to_http();
-                    let sender = Arc::clone(&transport);
-                    let result = smol::unblock(move || sender.send(outgoing)).await;
-                    let next = shared.progressed(|engine| {
-                        engine.answered(request.id, result);
-                        engine.next_send()
-                    });
-                    match next {
-                        Some(next) => request = next,
-                        None => break,
-                    }
+        let sends = smol::unblock(move || {
+            let mut request = request;
+            loop {
+                let result = transport.send(request.to_http());
+                let next = shared.progressed(|engine| {
+                    engine.answered(request.id, result);
+                    engine.next_send()
+                });
+                match next {
+                    Some(next) => request = next,
+                    None => break,
                 }
-            })
-            .detach();
+            }
+        });
+        self.executor.spawn(sends).detach();
     }
 
     /// R2: the provider's answer, a panic caught.
