@@ -373,7 +373,7 @@ impl Engine {
         self.write_at(self.clock.now());
     }
 
-    /// Performs every write job due, confirming each as of `now`.
+    /// Writes everything pending, confirming each write as of `now`.
     fn write_at(&mut self, now: Now) {
         let store = self.store.as_deref();
         // In place: the frames are lent, not handed out as a buffer of their own.
