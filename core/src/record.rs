@@ -722,11 +722,11 @@ impl SnapshotVerifier {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     fn scan(bytes: &Bytes) -> Vec<Scanned> {
         Scan::new(bytes).collect()
     }
-
-    use super::*;
 
     /// A tracked event's record.
     fn event_record(lsn: u64, unix_ms: u64, event: &'static [u8]) -> Record {

@@ -662,12 +662,12 @@ impl Journal {
         lsn <= self.written_lsn
     }
 
-    /// Whether record `lsn` is on the disk (it survives a power loss).
     /// The last record synced.
     pub(crate) const fn synced_lsn(&self) -> u64 {
         self.synced_lsn
     }
 
+    /// Whether record `lsn` is on the disk (it survives a power loss).
     pub(crate) fn is_synced(&self, lsn: u64) -> bool {
         lsn <= self.synced_lsn
     }

@@ -42,25 +42,24 @@ fn now() -> Now {
     Now::new(0, 1_700_000_000_000)
 }
 
-/// A workspace on a fresh state directory in `dir`.
-fn engine(dir: &std::path::Path, storage: StoragePolicy) -> Engine {
-    let options: WorkspaceOptions<()> = WorkspaceOptions::new(config())
+fn options(dir: &std::path::Path, storage: StoragePolicy) -> WorkspaceOptions<()> {
+    WorkspaceOptions::new(config())
         .state_dir(dir)
         .storage(storage)
-        .seed(1);
-    Engine::open(options).unwrap().0
+        .seed(1)
+}
+
+/// A workspace on a fresh state directory in `dir`.
+fn engine(dir: &std::path::Path, storage: StoragePolicy) -> Engine {
+    Engine::open(options(dir, storage)).unwrap().0
 }
 
 /// The same on a clock that stands still, as the raw side and the benchmark of the
 /// code before the driver loop read none: reading the system clock (two vDSO calls,
 /// about 40 ns here) is the host's cost, the same in both, not the store's.
 fn engine_on_a_still_clock(dir: &std::path::Path, storage: StoragePolicy) -> Engine {
-    let options: WorkspaceOptions<()> = WorkspaceOptions::new(config())
-        .state_dir(dir)
-        .storage(storage)
-        .seed(1)
-        .clock(Arc::new(ManualClock::new(now())));
-    Engine::open(options).unwrap().0
+    let still = Arc::new(ManualClock::new(now()));
+    Engine::open(options(dir, storage).clock(still)).unwrap().0
 }
 
 /// Performs the storage steps a driver's thread would (syncs, compactions).

@@ -387,27 +387,9 @@ impl Engine {
         self.core.poll_write()
     }
 
-    /// Performs write job `job` on the store (blocking I/O).
-    ///
-    /// # Errors
-    /// How the write failed.
-    pub fn write(&self, job: &WriteJob) -> Result<(), StorageFailure> {
-        self.store
-            .as_ref()
-            .map_or(Ok(()), |store| store.append(job))
-    }
-
     /// Hands a write job's result to the core.
     pub fn written(&mut self, id: authsync_core::WriteId, result: Result<(), StorageFailure>) {
-        self.written_at(self.clock.now(), id, result);
-    }
-
-    fn written_at(
-        &mut self,
-        now: Now,
-        id: authsync_core::WriteId,
-        result: Result<(), StorageFailure>,
-    ) {
+        let now = self.clock.now();
         if self.core.handle_written(now, id, result).is_err() {
             log::error!("authsync: {}: a write result for no write out", self.app_id);
         }

@@ -203,14 +203,22 @@ fn storage_work_runs_off_the_lock_and_counts_until_done() {
     assert!(settled(&engine));
 }
 
-#[test]
-fn a_sender_goes_on_with_the_next_request_and_leaves_everything_else_in_order() {
-    let mut engine = open_observed(WorkspaceOptions::new(
+/// Two batches of one event each, the first handed out to send.
+fn first_of_two_batches(
+    open: fn(WorkspaceOptions<()>) -> Engine,
+) -> (Engine, Box<authsync_core::Request>) {
+    let mut engine = open(WorkspaceOptions::new(
         config().with_batch_limits(1, 512 * 1024),
     ));
     track(&mut engine);
     track(&mut engine);
     let first = until_send(&mut engine);
+    (engine, first)
+}
+
+#[test]
+fn a_sender_goes_on_with_the_next_request_and_leaves_everything_else_in_order() {
+    let (mut engine, first) = first_of_two_batches(open_observed);
     assert!(engine.holds_work(), "a request is out");
     assert!(engine.next_send().is_none(), "S2: one request at a time");
     engine.answered(first.id, Ok(ok()));
@@ -266,12 +274,7 @@ fn a_step_other_than_a_send_stays_for_the_drivers_loop() {
 
 #[test]
 fn a_sender_whose_request_failed_does_not_send_again_before_the_backoff() {
-    let mut engine = open(WorkspaceOptions::new(
-        config().with_batch_limits(1, 512 * 1024),
-    ));
-    track(&mut engine);
-    track(&mut engine);
-    let first = until_send(&mut engine);
+    let (mut engine, first) = first_of_two_batches(open);
     engine.answered(first.id, Err(authsync_core::TransportFailure::Connect));
     assert!(
         engine.next_send().is_none(),

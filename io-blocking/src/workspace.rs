@@ -195,10 +195,9 @@ impl Shared {
             drop(inner);
             let result = transport.send(request.to_http());
             inner = self.lock();
+            // The next request, if sending is the next step, comes back to this
+            // thread through the engine's news.
             inner.engine.answered(request.id, result);
-            if let Some(next) = inner.engine.next_send() {
-                inner.sends.push_back(next);
-            }
             self.progressed(&mut inner);
         }
     }
